@@ -1,0 +1,318 @@
+//! `chatflow.yaml` (DESIGN §4): types, `${ENV}` substitution, defaults, validation. Relative
+//! paths are relative to the config file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::diagnostic::{Diagnostic, Diagnostics, Position};
+use crate::duration::Duration;
+use crate::flow::LoadOptions;
+use crate::flow::loader::{SourceFile, deserialize_at, parse_yaml};
+use crate::source::{SourceMap, YamlPath};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Where state is kept.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Flow and FAQ files.
+    #[serde(default = "default_flows_dir")]
+    pub flows_dir: PathBuf,
+    /// Rhai scripts.
+    #[serde(default = "default_scripts_dir")]
+    pub scripts_dir: PathBuf,
+    /// Bearer token for every `/api/*` route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_token: Option<String>,
+    /// Started when nothing matches (default: the flow `fallback` if there is one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_flow: Option<String>,
+    /// Started when a script fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_flow: Option<String>,
+    /// The built-in `simulator` channel.
+    #[serde(default = "yes")]
+    pub simulator: bool,
+    /// An ask left unanswered this long ends its flow.
+    #[serde(default = "default_conversation_timeout")]
+    pub conversation_timeout: Duration,
+    /// Largest webhook body accepted, e.g. `4MiB`.
+    #[serde(default = "default_body_limit")]
+    pub body_limit: String,
+    /// How long provider message ids are remembered.
+    #[serde(default = "default_dedupe_window")]
+    pub dedupe_window: Duration,
+    /// Send attempts before a message is dead-lettered.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// How long the message log is kept.
+    #[serde(default = "default_log_retention")]
+    pub log_retention: Duration,
+    /// Opt-out and opt-in words.
+    #[serde(default)]
+    pub opt_out: OptOut,
+    /// Hosts Rhai `http_get`/`http_post` may call.
+    #[serde(default)]
+    pub script_http_allow: Vec<String>,
+    /// Provider channels.
+    #[serde(default)]
+    pub channels: Vec<Channel>,
+}
+
+/// `opt_out: {stop, start}`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OptOut {
+    /// Words that opt a contact out.
+    #[serde(default = "default_stop_words")]
+    pub stop: Vec<String>,
+    /// Words that opt a contact back in.
+    #[serde(default = "default_start_words")]
+    pub start: Vec<String>,
+}
+
+impl Default for OptOut {
+    fn default() -> Self {
+        Self {
+            stop: default_stop_words(),
+            start: default_start_words(),
+        }
+    }
+}
+
+/// One provider channel; provider-specific keys are checked by the provider.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Channel {
+    /// Appears in the webhook URL: `/webhooks/{id}`.
+    pub id: String,
+    /// meta, ivosights, chatapi, decisiontelecom, digiworld, socnet, generic or simulator.
+    pub provider: String,
+    /// The provider's other keys (base_url, rate_limit, tokens…).
+    #[serde(flatten)]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+fn default_flows_dir() -> PathBuf {
+    PathBuf::from("flows")
+}
+fn default_scripts_dir() -> PathBuf {
+    PathBuf::from("scripts")
+}
+fn yes() -> bool {
+    true
+}
+fn default_conversation_timeout() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+fn default_body_limit() -> String {
+    "4MiB".to_owned()
+}
+fn default_dedupe_window() -> Duration {
+    Duration::from_secs(7 * 24 * 3600)
+}
+fn default_max_attempts() -> u32 {
+    8
+}
+fn default_log_retention() -> Duration {
+    Duration::from_secs(90 * 24 * 3600)
+}
+fn default_stop_words() -> Vec<String> {
+    vec!["STOP".to_owned(), "UNSUBSCRIBE".to_owned()]
+}
+fn default_start_words() -> Vec<String> {
+    vec!["START".to_owned()]
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // An empty mapping takes every default.
+        serde_yaml::from_str("{}").unwrap_or_else(|_| unreachable!("defaults deserialize"))
+    }
+}
+
+impl Config {
+    /// Reads `path`, substituting `${NAME}` from `env`, and makes relative paths relative to it.
+    ///
+    /// # Errors
+    /// Every problem found, at `path:line:col`.
+    pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, Diagnostics> {
+        let mut diagnostics = Diagnostics::default();
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            let mut d = Diagnostics::default();
+            d.push(Diagnostic::error(
+                path,
+                Position::new(1, 1),
+                format!("cannot read config: {error}"),
+            ));
+            d
+        })?;
+        let text = substitute_env(path, &text, env, &mut diagnostics);
+        let file = SourceFile {
+            path: path.to_path_buf(),
+            map: SourceMap::parse(&text),
+        };
+        let config = parse_yaml(path, &text, &mut diagnostics).and_then(|value| {
+            deserialize_at::<Config>(&file, &value, &YamlPath::root(), &mut diagnostics)
+        });
+        match config {
+            Some(mut config) if !diagnostics.has_errors() => {
+                let base = path.parent().unwrap_or(Path::new(""));
+                for dir in [
+                    &mut config.data_dir,
+                    &mut config.flows_dir,
+                    &mut config.scripts_dir,
+                ] {
+                    if dir.is_relative() {
+                        *dir = base.join(&*dir);
+                    }
+                }
+                config.check(&file, &mut diagnostics);
+                if diagnostics.has_errors() {
+                    Err(diagnostics)
+                } else {
+                    Ok(config)
+                }
+            }
+            _ => Err(diagnostics),
+        }
+    }
+
+    fn check(&self, file: &SourceFile, diagnostics: &mut Diagnostics) {
+        let mut seen = std::collections::HashSet::new();
+        for (i, channel) in self.channels.iter().enumerate() {
+            if !seen.insert(&channel.id) {
+                let path = YamlPath::root().key("channels").index(i).key("id");
+                diagnostics.push(file.value_error(
+                    &path,
+                    format!("channel id \"{}\" is used twice", channel.id),
+                ));
+            }
+        }
+    }
+
+    /// Channel ids the bot serves, the simulator included when enabled.
+    #[must_use]
+    pub fn channel_ids(&self) -> Vec<String> {
+        let simulator = self.simulator.then(|| "simulator".to_owned());
+        simulator
+            .into_iter()
+            .chain(self.channels.iter().map(|c| c.id.clone()))
+            .collect()
+    }
+
+    /// What the flow loader needs from the config.
+    #[must_use]
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            flows_dir: self.flows_dir.clone(),
+            scripts_dir: self.scripts_dir.clone(),
+            fallback_flow: self.fallback_flow.clone(),
+            conversation_timeout: self.conversation_timeout,
+            channels: self.channel_ids(),
+        }
+    }
+}
+
+/// Replaces `${NAME}` with the variable's value; a missing variable is an error at its place.
+fn substitute_env(
+    path: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    diagnostics: &mut Diagnostics,
+) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (line_no, line) in text.split_inclusive('\n').enumerate() {
+        let mut rest = line;
+        while let Some(start) = rest.find("${") {
+            let Some(len) = rest[start + 2..].find('}') else {
+                break;
+            };
+            let name = &rest[start + 2..start + 2 + len];
+            out.push_str(&rest[..start]);
+            match env(name) {
+                Some(value) => out.push_str(&value),
+                None => {
+                    let col = line[..line.len() - rest.len() + start].chars().count() + 1;
+                    diagnostics.push(Diagnostic::error(
+                        path,
+                        Position::new(line_no + 1, col),
+                        format!("environment variable {name} is not set; export it or write the value here"),
+                    ));
+                }
+            }
+            rest = &rest[start + 3 + len..];
+        }
+        out.push_str(rest);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Vec<String>> {
+        let dir = std::env::temp_dir().join(format!(
+            "chatflow-config-{}-{}",
+            std::process::id(),
+            text.len()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("chatflow.yaml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&path, env).map_err(|d| d.iter().map(|d| d.message.clone()).collect())
+    }
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let config = Config::default();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.flows_dir, PathBuf::from("flows"));
+        assert!(config.simulator);
+        assert_eq!(config.channel_ids(), vec!["simulator"]);
+    }
+
+    #[test]
+    fn env_variables_are_substituted_and_missing_ones_located() {
+        let env = |name: &str| (name == "TOKEN").then(|| "s3cret".to_owned());
+        let config = load("admin_token: ${TOKEN}\n", &env).unwrap();
+        assert_eq!(config.admin_token.as_deref(), Some("s3cret"));
+        let errors = load("admin_token: ${NOPE}\n", &env).unwrap_err();
+        assert!(errors[0].contains("NOPE is not set"), "{errors:?}");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_a_hint() {
+        let errors = load("flow_dir: ./x\n", &|_| None).unwrap_err();
+        assert!(
+            errors[0].contains("did you mean \"flows_dir\""),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn relative_paths_follow_the_config_file() {
+        let config = load("flows_dir: bots\n", &|_| None).unwrap();
+        assert!(config.flows_dir.ends_with("bots"), "{:?}", config.flows_dir);
+        let config_dir = config.flows_dir.parent().unwrap();
+        assert!(
+            config_dir.join("chatflow.yaml").is_file(),
+            "{:?}",
+            config.flows_dir
+        );
+    }
+}

@@ -1,0 +1,409 @@
+//! Conversation tests (DESIGN §9): dialogues in YAML run against the flows in process, each file
+//! on a fresh in-memory contact, the bot's replies matched one to one as partial DSL forms.
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::diagnostic::Diagnostics;
+use crate::duration::Duration;
+use crate::flow::loader::{SourceFile, deserialize_at, parse_yaml};
+use crate::flow::runtime::{Input, TimerRequest};
+use crate::flow::{Bot, ContactState, handle};
+use crate::message::inbound::{Content, SharedLocation};
+use crate::message::outbound::Choice;
+use crate::message::{InboundMessage, dsl_form, meta};
+use crate::source::{SourceMap, YamlPath};
+
+/// 2027-01-04T09:00:00Z, a Monday morning: the clock every test starts at.
+pub const TEST_EPOCH: i64 = 1_799_053_200;
+
+/// One conversation test file.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationTest {
+    /// What the dialogue shows.
+    pub test: String,
+    /// The user's number (digits).
+    #[serde(default = "default_from")]
+    pub from: String,
+    /// The user's profile name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The channel (default `simulator`).
+    #[serde(default = "default_channel")]
+    pub channel: String,
+    /// Variables the contact starts with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vars: Option<serde_json::Map<String, Value>>,
+    /// Tags the contact starts with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// The turns.
+    pub steps: Vec<TestStep>,
+}
+
+fn default_from() -> String {
+    "15550001111".to_owned()
+}
+
+fn default_channel() -> String {
+    "simulator".to_owned()
+}
+
+/// One turn: the user says something (or time passes), and what the bot must answer.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestStep {
+    /// What the user sends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserTurn>,
+    /// Let this much time pass; timers due by then fire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<Duration>,
+    /// The replies, in order, each a partial match of the reply in DSL form; omit to not check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot: Option<Vec<Value>>,
+    /// Variables after the turn (partial match).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vars: Option<serde_json::Map<String, Value>>,
+    /// The flow waiting for an answer after the turn; `null` for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<Option<String>>,
+    /// Tags the contact must have after the turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+}
+
+/// What the user sends: text, or one of the keyed forms.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum UserTurn {
+    /// Typed text.
+    Text(String),
+    /// `{text | button | list | location | message}`.
+    Keyed(Box<KeyedTurn>),
+}
+
+/// The keyed forms of a user turn.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyedTurn {
+    /// Typed text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Tap the reply button with this id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub button: Option<String>,
+    /// Choose the list row with this id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<String>,
+    /// Share a location.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<SharedLocation>,
+    /// Any message object in the Meta Cloud API inbound shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Value>,
+}
+
+/// The result of one test file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The test's name.
+    pub name: String,
+    /// Its file.
+    pub file: PathBuf,
+    /// Why it failed, with a diff; `None` when it passed.
+    pub failure: Option<String>,
+}
+
+/// Reads one conversation test file.
+///
+/// # Errors
+/// Problems with the file, at `path:line:col`.
+pub fn read(path: &Path) -> Result<ConversationTest, Diagnostics> {
+    let mut diagnostics = Diagnostics::default();
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        let mut d = Diagnostics::default();
+        d.push(crate::diagnostic::Diagnostic::error(
+            path,
+            Default::default(),
+            format!("cannot read test: {error}"),
+        ));
+        d
+    })?;
+    let file = SourceFile {
+        path: path.to_path_buf(),
+        map: SourceMap::parse(&text),
+    };
+    let parsed = parse_yaml(path, &text, &mut diagnostics).and_then(|value| {
+        deserialize_at::<ConversationTest>(&file, &value, &YamlPath::root(), &mut diagnostics)
+    });
+    parsed.ok_or(diagnostics)
+}
+
+/// Runs one test against `bot`.
+#[must_use]
+pub fn run(bot: &Bot, test: &ConversationTest, file: &Path) -> Outcome {
+    let mut runner = Runner::new(test);
+    let failure = test.steps.iter().enumerate().find_map(|(index, step)| {
+        runner
+            .step(bot, step)
+            .err()
+            .map(|why| format!("step {} {}: {why}", index + 1, describe(step)))
+    });
+    Outcome {
+        name: test.test.clone(),
+        file: file.to_path_buf(),
+        failure,
+    }
+}
+
+struct Runner {
+    state: ContactState,
+    now: i64,
+    timers: Vec<TimerRequest>,
+    last_options: Vec<Choice>,
+    counter: usize,
+}
+
+impl Runner {
+    fn new(test: &ConversationTest) -> Self {
+        let mut state = ContactState::new(&test.channel, &test.from);
+        state.name = test.name.clone();
+        state.vars = test.vars.clone().unwrap_or_default();
+        state.tags = test.tags.iter().cloned().collect();
+        Self {
+            state,
+            now: TEST_EPOCH,
+            timers: Vec::new(),
+            last_options: Vec::new(),
+            counter: 0,
+        }
+    }
+
+    fn step(&mut self, bot: &Bot, step: &TestStep) -> Result<(), String> {
+        let mut replies = Vec::new();
+        if let Some(wait) = step.wait {
+            self.now += wait.as_secs_i64();
+            replies.extend(self.fire_timers(bot));
+        }
+        if let Some(turn) = &step.user {
+            let message = self.inbound(turn)?;
+            self.now += 1;
+            let effects = handle(bot, &mut self.state, Input::Message(&message), self.now);
+            self.timers.extend(effects.timers);
+            replies.extend(effects.replies.into_iter().map(|r| r.message));
+        }
+        if let Some(options) = replies
+            .iter()
+            .rev()
+            .map(|m| m.choices())
+            .find(|c| !c.is_empty())
+        {
+            self.last_options = options;
+        }
+        let actual: Vec<Value> = replies.iter().map(dsl_form).collect();
+        self.check(step, &actual)
+    }
+
+    fn fire_timers(&mut self, bot: &Bot) -> Vec<crate::message::Outbound> {
+        let mut replies = Vec::new();
+        loop {
+            self.timers.sort_by_key(due);
+            let Some(timer) = self.timers.first().filter(|t| due(t) <= self.now).cloned() else {
+                break;
+            };
+            self.timers.remove(0);
+            let input = match &timer {
+                TimerRequest::AskTimeout {
+                    flow,
+                    step,
+                    asked_at,
+                    ..
+                } => Input::AskTimeout {
+                    flow,
+                    step,
+                    asked_at: *asked_at,
+                },
+                TimerRequest::StartFlow { flow, .. } => Input::StartFlow { flow },
+            };
+            let effects = handle(bot, &mut self.state, input, due(&timer));
+            self.timers.extend(effects.timers);
+            replies.extend(effects.replies.into_iter().map(|r| r.message));
+        }
+        replies
+    }
+
+    fn inbound(&mut self, turn: &UserTurn) -> Result<InboundMessage, String> {
+        self.counter += 1;
+        let content = match turn {
+            UserTurn::Text(text) => Content::Text { body: text.clone() },
+            UserTurn::Keyed(keyed) => return self.keyed(keyed),
+        };
+        Ok(self.message(content))
+    }
+
+    fn keyed(&mut self, turn: &KeyedTurn) -> Result<InboundMessage, String> {
+        let title_of = |id: &str| {
+            self.last_options
+                .iter()
+                .find(|c| c.id == id)
+                .map_or_else(|| id.to_owned(), |c| c.title.clone())
+        };
+        let content = match turn {
+            KeyedTurn {
+                text: Some(body), ..
+            } => Content::Text { body: body.clone() },
+            KeyedTurn {
+                button: Some(id), ..
+            } => Content::ButtonReply {
+                id: id.clone(),
+                title: title_of(id),
+            },
+            KeyedTurn { list: Some(id), .. } => Content::ListReply {
+                id: id.clone(),
+                title: title_of(id),
+                description: None,
+            },
+            KeyedTurn {
+                location: Some(location),
+                ..
+            } => Content::Location(location.clone()),
+            KeyedTurn {
+                message: Some(object),
+                ..
+            } => {
+                let mut object = object.clone();
+                if let Value::Object(map) = &mut object {
+                    map.entry("from").or_insert_with(|| json!(self.state.id));
+                    map.entry("id")
+                        .or_insert_with(|| json!(format!("wamid.test{}", self.counter)));
+                    map.entry("timestamp")
+                        .or_insert_with(|| json!(self.now.to_string()));
+                }
+                return meta::parse_message(&object, self.state.name.as_deref())
+                    .map_err(|e| format!("invalid message: {e}"));
+            }
+            _ => {
+                return Err(
+                    "a user turn needs one of text, button, list, location, message".to_owned(),
+                );
+            }
+        };
+        Ok(self.message(content))
+    }
+
+    fn message(&self, content: Content) -> InboundMessage {
+        InboundMessage {
+            id: format!("wamid.test{}", self.counter),
+            from: self.state.id.clone(),
+            name: self.state.name.clone(),
+            timestamp: self.now,
+            content,
+            reply_to: None,
+            referral: None,
+        }
+    }
+
+    fn check(&self, step: &TestStep, actual: &[Value]) -> Result<(), String> {
+        if let Some(expected) = &step.bot {
+            let matches = expected.len() == actual.len()
+                && expected
+                    .iter()
+                    .zip(actual)
+                    .all(|(e, a)| partial_match(e, a));
+            if !matches {
+                return Err(format!(
+                    "the bot's replies differ\n{}",
+                    diff(
+                        &Value::from(expected.clone()),
+                        &Value::from(actual.to_vec())
+                    )
+                ));
+            }
+        }
+        if let Some(vars) = &step.vars {
+            let actual = Value::Object(self.state.vars.clone());
+            let expected = Value::Object(vars.clone());
+            if !partial_match(&expected, &actual) {
+                return Err(format!("vars differ\n{}", diff(&expected, &actual)));
+            }
+        }
+        if let Some(waiting) = &step.waiting {
+            let actual = self.state.conversation.as_ref().map(|c| c.flow.clone());
+            if &actual != waiting {
+                return Err(format!(
+                    "expected the flow waiting to be {waiting:?}, it is {actual:?}"
+                ));
+            }
+        }
+        if let Some(tags) = &step.tags {
+            let missing: Vec<&String> = tags
+                .iter()
+                .filter(|t| !self.state.tags.contains(*t))
+                .collect();
+            if !missing.is_empty() {
+                return Err(format!(
+                    "the contact lacks tags {missing:?}; it has {:?}",
+                    self.state.tags
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn due(timer: &TimerRequest) -> i64 {
+    match timer {
+        TimerRequest::AskTimeout { due, .. } | TimerRequest::StartFlow { due, .. } => *due,
+    }
+}
+
+/// True when every key and item of `expected` is in `actual`; lists must have the same length.
+/// A string expected where a `{body}` map is (text with options) compares with its body.
+#[must_use]
+pub fn partial_match(expected: &Value, actual: &Value) -> bool {
+    match (expected, actual) {
+        (Value::Object(expected), Value::Object(actual)) => expected
+            .iter()
+            .all(|(key, value)| actual.get(key).is_some_and(|a| partial_match(value, a))),
+        (Value::Array(expected), Value::Array(actual)) => {
+            expected.len() == actual.len()
+                && expected
+                    .iter()
+                    .zip(actual)
+                    .all(|(e, a)| partial_match(e, a))
+        }
+        (Value::String(_), Value::Object(actual)) => actual
+            .get("body")
+            .is_some_and(|body| partial_match(expected, body)),
+        (Value::Number(e), Value::Number(a)) => e.as_f64() == a.as_f64(),
+        _ => expected == actual,
+    }
+}
+
+/// A unified diff of the YAML forms, `-` expected and `+` actual.
+fn diff(expected: &Value, actual: &Value) -> String {
+    let expected = serde_yaml::to_string(expected).unwrap_or_default();
+    let actual = serde_yaml::to_string(actual).unwrap_or_default();
+    similar::TextDiff::from_lines(&expected, &actual)
+        .unified_diff()
+        .context_radius(20)
+        .header("expected", "actual")
+        .to_string()
+}
+
+fn describe(step: &TestStep) -> String {
+    let mut parts = IndexMap::new();
+    if let Some(wait) = &step.wait {
+        parts.insert("wait", json!(wait.to_string()));
+    }
+    if let Some(user) = &step.user {
+        parts.insert("user", serde_json::to_value(user).unwrap_or_default());
+    }
+    format!("({})", serde_json::to_string(&parts).unwrap_or_default())
+}

@@ -1,0 +1,576 @@
+//! Running flows, as a pure function: (contact state, input, clock) → (new state, effects).
+//!
+//! The runtime knows no provider and no store. It routes the input (DESIGN §6 routing order),
+//! runs steps in their documented order, asks and checks answers, and returns what to send and
+//! which timers to set; the engine applies those effects.
+
+use serde_json::{Value, json};
+
+use crate::flow::answer;
+use crate::flow::bot::{Bot, MessageTemplate, RemindAt, Step, Target};
+use crate::flow::router::{RouteMatch, RouteQuery};
+use crate::flow::state::{ContactState, Conversation};
+use crate::flow::template::RenderMode;
+use crate::message::inbound::Content;
+use crate::message::{DeliveryStatus, InboundMessage, Reply};
+use crate::script::{Bindings, with_clock};
+
+/// Steps one input may run without waiting for an answer before it is taken for a loop.
+pub const MAX_STEPS_PER_TURN: usize = 64;
+
+/// What happened to the contact.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// The contact sent a message.
+    Message(&'a InboundMessage),
+    /// A message we sent changed status.
+    Status(&'a DeliveryStatus),
+    /// The engine starts a flow by itself (reminder, schedule, broadcast).
+    StartFlow {
+        /// The flow's id.
+        flow: &'a str,
+    },
+    /// An ask's `timeout` ran out.
+    AskTimeout {
+        /// The flow that asked.
+        flow: &'a str,
+        /// The step that asked.
+        step: &'a str,
+        /// When it asked; a later ask makes this timer stale.
+        asked_at: i64,
+    },
+}
+
+/// A timer the engine must set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimerRequest {
+    /// Deliver [`Input::AskTimeout`] at `due`.
+    AskTimeout {
+        /// The flow that asked.
+        flow: String,
+        /// The step that asked.
+        step: String,
+        /// When it asked.
+        asked_at: i64,
+        /// Unix seconds.
+        due: i64,
+    },
+    /// Deliver [`Input::StartFlow`] at `due`.
+    StartFlow {
+        /// The flow to start.
+        flow: String,
+        /// Unix seconds.
+        due: i64,
+    },
+}
+
+/// What the runtime did, for logs, metrics and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// A flow started.
+    Started {
+        /// The flow.
+        flow: String,
+        /// Why: the trigger kind, `fallback`, `goto`, `remind`…
+        reason: String,
+    },
+    /// An answer was not valid.
+    AnswerRejected {
+        /// The asking step.
+        step: String,
+        /// Why.
+        reason: String,
+    },
+    /// A waiting ask was older than `conversation_timeout` when the next message came.
+    Abandoned {
+        /// The flow.
+        flow: String,
+    },
+    /// The contact is in handoff; the bot stayed silent.
+    Paused,
+    /// A flow ended.
+    Ended {
+        /// The flow.
+        flow: String,
+    },
+    /// Nothing matched and there is no fallback flow.
+    Unrouted,
+    /// A template, script or step failed; the flow ended.
+    Error {
+        /// What failed, with flow and step.
+        message: String,
+    },
+}
+
+/// Everything the engine must do after one input.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Effects {
+    /// Messages to send, in order.
+    pub replies: Vec<Reply>,
+    /// Timers to set.
+    pub timers: Vec<TimerRequest>,
+    /// What happened.
+    pub notes: Vec<Note>,
+}
+
+/// Handles one input for one contact at `now` (Unix seconds).
+pub fn handle(bot: &Bot, state: &mut ContactState, input: Input<'_>, now: i64) -> Effects {
+    with_clock(now, || {
+        let mut turn = Turn::new(bot, state, now, input);
+        match input {
+            Input::Message(message) => turn.message(message),
+            Input::Status(status) => turn.status(status),
+            Input::StartFlow { flow } => turn.start_named(flow, "engine"),
+            Input::AskTimeout {
+                flow,
+                step,
+                asked_at,
+            } => turn.timeout(flow, step, asked_at),
+        }
+        turn.effects
+    })
+}
+
+/// One input being handled.
+struct Turn<'a> {
+    bot: &'a Bot,
+    state: &'a mut ContactState,
+    now: i64,
+    message: Value,
+    bindings: Option<Bindings>,
+    effects: Effects,
+}
+
+impl<'a> Turn<'a> {
+    fn new(bot: &'a Bot, state: &'a mut ContactState, now: i64, input: Input<'_>) -> Self {
+        let message = match input {
+            Input::Message(message) => message_view(message),
+            _ => json!({}),
+        };
+        Self {
+            bot,
+            state,
+            now,
+            message,
+            bindings: None,
+            effects: Effects::default(),
+        }
+    }
+
+    fn note(&mut self, note: Note) {
+        self.effects.notes.push(note);
+    }
+
+    /// The bindings for templates, rebuilt after vars or tags change.
+    fn bindings(&mut self) -> &mut Bindings {
+        let state = &*self.state;
+        let message = &self.message;
+        self.bindings.get_or_insert_with(|| {
+            Bindings::new(
+                &state.template_view(),
+                &Value::Object(state.vars.clone()),
+                message,
+            )
+        })
+    }
+
+    fn invalidate(&mut self) {
+        self.bindings = None;
+    }
+
+    fn message(&mut self, message: &InboundMessage) {
+        self.state.last_inbound_at = Some(self.now);
+        if let Some(name) = &message.name {
+            self.state.name = Some(name.clone());
+        }
+        if self.state.handoff {
+            self.note(Note::Paused);
+            return;
+        }
+        self.expire_abandoned();
+        if self.state.conversation.is_some() {
+            if let Some(hit) = self.route(message, true) {
+                return self.start_routed(hit);
+            }
+            if self.answer(message) {
+                return;
+            }
+        }
+        match self.route(message, false) {
+            Some(hit) => self.start_routed(hit),
+            None => match self.bot.fallback_flow {
+                Some(flow) => self.start(flow, "fallback"),
+                None => self.note(Note::Unrouted),
+            },
+        }
+    }
+
+    fn expire_abandoned(&mut self) {
+        let timeout = self.bot.conversation_timeout.as_secs_i64();
+        if let Some(conversation) = &self.state.conversation
+            && self.now - conversation.asked_at > timeout
+        {
+            let flow = conversation.flow.clone();
+            self.state.conversation = None;
+            self.note(Note::Abandoned { flow });
+        }
+    }
+
+    fn route(&mut self, message: &InboundMessage, interrupts_only: bool) -> Option<RouteMatch> {
+        let bot = self.bot;
+        let channel = self.state.channel.clone();
+        let query = RouteQuery {
+            channel: &channel,
+            interrupts_only,
+        };
+        let bindings = self.bindings();
+        let mut guard =
+            |expr: &crate::script::Expr| bot.engine.eval_bool(expr, bindings).unwrap_or(false);
+        bot.router.route(&bot.flows, message, &query, &mut guard)
+    }
+
+    fn start_routed(&mut self, hit: RouteMatch) {
+        for (name, value) in hit.captures {
+            self.state.vars.insert(name, Value::String(value));
+        }
+        self.invalidate();
+        let reason = format!("{:?}", hit.kind).to_lowercase();
+        self.start(hit.flow, &reason);
+    }
+
+    fn status(&mut self, status: &DeliveryStatus) {
+        if self.state.handoff || self.state.opted_out {
+            return;
+        }
+        let bot = self.bot;
+        let channel = self.state.channel.clone();
+        let query = RouteQuery {
+            channel: &channel,
+            interrupts_only: false,
+        };
+        let bindings = self.bindings();
+        let mut guard =
+            |expr: &crate::script::Expr| bot.engine.eval_bool(expr, bindings).unwrap_or(false);
+        if let Some(hit) = bot
+            .router
+            .route_status(&bot.flows, status, &query, &mut guard)
+        {
+            self.message = json!({"type": "status", "status": status.status.as_str(), "id": status.message_id});
+            self.invalidate();
+            self.start(hit.flow, "status");
+        }
+    }
+
+    fn start_named(&mut self, flow: &str, reason: &str) {
+        if self.state.handoff || self.state.opted_out {
+            return;
+        }
+        match self.bot.flow(flow) {
+            Some((idx, _)) => self.start(idx, reason),
+            None => self.note(Note::Error {
+                message: format!("flow \"{flow}\" no longer exists"),
+            }),
+        }
+    }
+
+    fn timeout(&mut self, flow: &str, step: &str, asked_at: i64) {
+        let current = self.state.conversation.as_ref();
+        if !current.is_some_and(|c| c.flow == flow && c.step == step && c.asked_at == asked_at) {
+            return;
+        }
+        self.state.conversation = None;
+        let on_timeout = self
+            .bot
+            .step(flow, step)
+            .and_then(|t| self.step_of(t).ask.as_ref()?.on_timeout);
+        match on_timeout {
+            Some(target) => self.run(target),
+            None => self.note(Note::Ended {
+                flow: flow.to_owned(),
+            }),
+        }
+    }
+
+    fn start(&mut self, flow: usize, reason: &str) {
+        self.state.conversation = None;
+        let target = Target {
+            flow,
+            step: self.bot.flows[flow].start,
+        };
+        self.note(Note::Started {
+            flow: self.bot.flows[flow].id.clone(),
+            reason: reason.to_owned(),
+        });
+        self.run(target);
+    }
+
+    fn step_of(&self, target: Target) -> &'a Step {
+        &self.bot.flows[target.flow].steps[target.step]
+    }
+
+    fn names(&self, target: Target) -> (String, String) {
+        let flow = &self.bot.flows[target.flow];
+        (flow.id.clone(), flow.steps[target.step].name.clone())
+    }
+
+    /// Runs steps from `target` until one asks or the flow ends.
+    fn run(&mut self, mut target: Target) {
+        for _ in 0..MAX_STEPS_PER_TURN {
+            if let Err(message) = self.execute(target) {
+                return self.fail(target, &message);
+            }
+            let step = self.step_of(target);
+            if step.handoff {
+                self.state.handoff = true;
+                return self.end(target);
+            }
+            if step.ask.is_some() {
+                return self.wait(target);
+            }
+            match self.movement(target) {
+                Ok(Some(next)) => target = next,
+                Ok(None) => return self.end(target),
+                Err(message) => return self.fail(target, &message),
+            }
+        }
+        self.fail(target, &format!("more than {MAX_STEPS_PER_TURN} steps ran without waiting for an answer; look for a goto loop"));
+    }
+
+    fn end(&mut self, target: Target) {
+        self.state.conversation = None;
+        let (flow, _) = self.names(target);
+        self.note(Note::Ended { flow });
+    }
+
+    fn fail(&mut self, target: Target, message: &str) {
+        self.state.conversation = None;
+        let (flow, step) = self.names(target);
+        self.note(Note::Error {
+            message: format!("flow \"{flow}\" step \"{step}\": {message}"),
+        });
+    }
+
+    /// A step's body in the documented order: set, scripts, tags, send, remind.
+    fn execute(&mut self, target: Target) -> Result<(), String> {
+        let step = self.step_of(target);
+        let engine = &self.bot.engine;
+        for (name, value) in &step.set {
+            let value = value
+                .render(engine, self.bindings(), RenderMode::Typed)
+                .map_err(|e| e.to_string())?;
+            self.state.vars.insert(name.clone(), value);
+            self.invalidate();
+        }
+        for program in &step.scripts {
+            let bindings = self.bindings();
+            engine.run(program, bindings).map_err(|e| e.to_string())?;
+            if let Value::Object(vars) = bindings.vars() {
+                self.state.vars = vars;
+            }
+            self.invalidate();
+        }
+        for (templates, add) in [(&step.tag, true), (&step.untag, false)] {
+            for template in templates {
+                let tag = template
+                    .render_text(engine, self.bindings())
+                    .map_err(|e| e.to_string())?;
+                if add {
+                    self.state.tags.insert(tag)
+                } else {
+                    self.state.tags.remove(&tag)
+                };
+                self.invalidate();
+            }
+        }
+        self.send(&step.send)?;
+        if let Some(remind) = &step.remind {
+            let due = match &remind.when {
+                RemindAt::After(after) => self.now + after.as_secs_i64(),
+                RemindAt::At(template) => {
+                    let text = template
+                        .render_text(engine, self.bindings())
+                        .map_err(|e| e.to_string())?;
+                    parse_instant(&text)?
+                }
+            };
+            let flow = self.bot.flows[remind.flow].id.clone();
+            self.effects
+                .timers
+                .push(TimerRequest::StartFlow { flow, due });
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, messages: &[MessageTemplate]) -> Result<(), String> {
+        for message in messages {
+            let reply = message
+                .render(&self.bot.engine, self.bindings())
+                .map_err(|e| e.to_string())?;
+            self.effects.replies.push(reply);
+        }
+        Ok(())
+    }
+
+    fn wait(&mut self, target: Target) {
+        let (flow, step) = self.names(target);
+        let sent = self.step_of(target).send.len();
+        let options = self
+            .effects
+            .replies
+            .iter()
+            .rev()
+            .take(sent)
+            .rev()
+            .flat_map(|r| r.message.choices())
+            .collect();
+        let ask = self.step_of(target).ask.as_ref();
+        if let Some(timeout) = ask.and_then(|ask| ask.timeout) {
+            self.effects.timers.push(TimerRequest::AskTimeout {
+                flow: flow.clone(),
+                step: step.clone(),
+                asked_at: self.now,
+                due: self.now + timeout.as_secs_i64(),
+            });
+        }
+        let started_at = self
+            .state
+            .conversation
+            .as_ref()
+            .map_or(self.now, |c| c.started_at);
+        self.state.conversation = Some(Conversation {
+            flow,
+            step,
+            retries: 0,
+            asked_at: self.now,
+            started_at,
+            options,
+        });
+    }
+
+    /// Where a finished step goes: switch, goto, next; `None` ends the flow.
+    fn movement(&mut self, target: Target) -> Result<Option<Target>, String> {
+        let step = self.step_of(target);
+        for branch in &step.switch {
+            let taken = match &branch.condition {
+                None => true,
+                Some(condition) => self
+                    .bot
+                    .engine
+                    .eval_bool(condition, self.bindings())
+                    .map_err(|e| e.to_string())?,
+            };
+            if taken {
+                return Ok(Some(branch.target));
+            }
+        }
+        Ok(step.goto.or(step.next))
+    }
+
+    /// Treats the message as the answer to the waiting ask; false when there is no valid ask
+    /// any more (the flow changed under it), so the message routes normally.
+    fn answer(&mut self, message: &InboundMessage) -> bool {
+        let Some(conversation) = self.state.conversation.clone() else {
+            return false;
+        };
+        let Some(target) = self.bot.step(&conversation.flow, &conversation.step) else {
+            self.state.conversation = None;
+            return false;
+        };
+        let Some(ask) = self.step_of(target).ask.as_ref() else {
+            self.state.conversation = None;
+            return false;
+        };
+        match answer::accept(ask.kind, message, &conversation.options) {
+            Ok(value) => {
+                self.state.conversation = None;
+                if let Some(save) = &ask.save {
+                    self.state.vars.insert(save.clone(), value);
+                }
+                self.invalidate();
+                match self.movement(target) {
+                    Ok(Some(next)) => self.run(next),
+                    Ok(None) => self.end(target),
+                    Err(error) => self.fail(target, &error),
+                }
+            }
+            Err(rejection) => self.reject(target, conversation, &rejection.to_string()),
+        }
+        true
+    }
+
+    fn reject(&mut self, target: Target, mut conversation: Conversation, reason: &str) {
+        let step = self.step_of(target);
+        let Some(ask) = step.ask.as_ref() else { return };
+        self.note(Note::AnswerRejected {
+            step: step.name.clone(),
+            reason: reason.to_owned(),
+        });
+        conversation.retries += 1;
+        if conversation.retries > ask.max_retries {
+            self.state.conversation = None;
+            return match ask.on_fail {
+                Some(on_fail) => self.run(on_fail),
+                None => self.end(target),
+            };
+        }
+        let prompt = if ask.retry.is_empty() {
+            &step.send
+        } else {
+            &ask.retry
+        };
+        if let Err(error) = self.send(prompt) {
+            return self.fail(target, &error);
+        }
+        conversation.asked_at = self.now;
+        if let Some(timeout) = ask.timeout {
+            self.effects.timers.push(TimerRequest::AskTimeout {
+                flow: conversation.flow.clone(),
+                step: conversation.step.clone(),
+                asked_at: self.now,
+                due: self.now + timeout.as_secs_i64(),
+            });
+        }
+        self.state.conversation = Some(conversation);
+    }
+}
+
+/// RFC 3339 or Unix seconds, for `remind: {at: …}`.
+fn parse_instant(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<i64>() {
+        return Ok(seconds);
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp())
+        .map_err(|_| {
+            format!("remind at \"{text}\" is not an RFC 3339 time like 2027-01-31T09:00:00+07:00")
+        })
+}
+
+/// `message` as templates see it.
+fn message_view(message: &InboundMessage) -> Value {
+    let mut view = json!({
+        "type": message.event_name(),
+        "id": message.id,
+        "from": message.from,
+        "timestamp": message.timestamp,
+        "text": message.text().map(str::to_owned),
+        "reply_id": message.reply_id().map(str::to_owned),
+    });
+    let extra = match &message.content {
+        Content::Location(location) => Some(("location", serde_json::to_value(location))),
+        Content::Order(order) => Some(("order", serde_json::to_value(order))),
+        Content::FlowReply { response, .. } => Some(("flow_response", Ok(response.clone()))),
+        Content::Media(media) => Some(("media", serde_json::to_value(media))),
+        Content::Contacts { contacts } => Some(("contacts", Ok(Value::from(contacts.clone())))),
+        Content::Reaction { emoji, message_id } => Some((
+            "reaction",
+            Ok(json!({"emoji": emoji, "message_id": message_id})),
+        )),
+        _ => None,
+    };
+    if let (Some((key, Ok(value))), Value::Object(map)) = (extra, &mut view) {
+        map.insert(key.to_owned(), value);
+    }
+    view
+}

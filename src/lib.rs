@@ -1,0 +1,16 @@
+//! chatflow: a chatbot automation engine for WhatsApp Business API providers.
+//!
+//! Bots are YAML flows with Rhai for logic. This crate holds the pure core — the message model,
+//! the flow language (loader, validator, router, runtime) and conversation tests — that the
+//! server, the providers and the CLI are built on.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod conversation_test;
+pub mod diagnostic;
+pub mod duration;
+pub mod flow;
+pub mod message;
+pub mod script;
+pub mod shape;
+pub mod source;

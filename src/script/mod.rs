@@ -1,0 +1,279 @@
+//! The Rhai engine behind templates, `when` guards, `switch` conditions and script steps:
+//! built once, sandboxed by limits, with chatflow's functions registered.
+//!
+//! Everything is compiled at load into [`Expr`]s and [`Program`]s; per message only evaluation
+//! runs. The clock is injected per evaluation ([`with_clock`]) so the runtime stays a pure
+//! function of its inputs.
+
+mod functions;
+
+use std::cell::Cell;
+
+use rhai::{AST, Dynamic, Engine, Scope};
+use serde_json::Value;
+use thiserror::Error;
+
+/// Names every expression may use; anything else is a compile error (strict variables).
+pub const SCOPE_NAMES: [&str; 3] = ["contact", "vars", "message"];
+
+/// A compile error with its position inside the expression or script (1-based).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{message}")]
+pub struct CompileError {
+    /// What is wrong, in Rhai's words.
+    pub message: String,
+    /// Line inside the source, 1-based.
+    pub line: usize,
+    /// Column inside the source, 1-based.
+    pub col: usize,
+}
+
+/// An evaluation failure: a runtime error or an exhausted sandbox limit.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{message}")]
+pub struct EvalError {
+    /// What went wrong, in Rhai's words, with its position.
+    pub message: String,
+}
+
+/// The sandboxed engine, shared by every flow.
+pub struct ScriptEngine {
+    engine: Engine,
+}
+
+impl std::fmt::Debug for ScriptEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ScriptEngine")
+    }
+}
+
+impl Default for ScriptEngine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A compiled expression, with its source kept for messages.
+#[derive(Debug, Clone)]
+pub struct Expr {
+    ast: AST,
+    source: String,
+}
+
+impl Expr {
+    /// The expression as written.
+    #[must_use]
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+}
+
+/// A compiled script (a `script:` file or inline `rhai:`).
+#[derive(Debug, Clone)]
+pub struct Program {
+    ast: AST,
+    /// Where it came from, for error messages.
+    pub origin: String,
+}
+
+/// What expressions and scripts see: `contact`, `vars`, `message`.
+#[derive(Debug, Clone)]
+pub struct Bindings {
+    scope: Scope<'static>,
+}
+
+impl Bindings {
+    /// Binds the three documented names; each is converted to Rhai values once.
+    #[must_use]
+    pub fn new(contact: &Value, vars: &Value, message: &Value) -> Self {
+        let mut scope = Scope::new();
+        scope.push_constant("contact", to_dynamic(contact));
+        scope.push("vars", to_dynamic(vars));
+        scope.push_constant("message", to_dynamic(message));
+        Self { scope }
+    }
+
+    /// The current `vars`, as scripts left them.
+    #[must_use]
+    pub fn vars(&self) -> Value {
+        self.scope
+            .get("vars")
+            .and_then(|vars| rhai::serde::from_dynamic(vars).ok())
+            .unwrap_or(Value::Null)
+    }
+}
+
+impl ScriptEngine {
+    /// The engine with chatflow's limits and functions.
+    #[must_use]
+    pub fn new() -> Self {
+        let mut engine = Engine::new();
+        engine
+            .set_strict_variables(true)
+            .set_max_operations(200_000)
+            .set_max_call_levels(32)
+            .set_max_expr_depths(64, 32)
+            .set_max_string_size(256 * 1024)
+            .set_max_array_size(10_000)
+            .set_max_map_size(10_000);
+        functions::register(&mut engine);
+        Self { engine }
+    }
+
+    /// Compiles one expression (a template's `{{ … }}`, a `when` or an `if`).
+    pub fn compile_expr(&self, source: &str) -> Result<Expr, CompileError> {
+        let ast = self
+            .engine
+            .compile_expression_with_scope(&declared_scope(), source)
+            .map_err(compile_error)?;
+        Ok(Expr {
+            ast,
+            source: source.to_owned(),
+        })
+    }
+
+    /// Compiles a whole script.
+    pub fn compile_program(&self, source: &str, origin: &str) -> Result<Program, CompileError> {
+        let ast = self
+            .engine
+            .compile_with_scope(&declared_scope(), source)
+            .map_err(compile_error)?;
+        Ok(Program {
+            ast,
+            origin: origin.to_owned(),
+        })
+    }
+
+    /// Evaluates an expression to a JSON value.
+    pub fn eval(&self, expr: &Expr, bindings: &mut Bindings) -> Result<Value, EvalError> {
+        let result: Dynamic = self
+            .engine
+            .eval_ast_with_scope(&mut bindings.scope, &expr.ast)
+            .map_err(|error| EvalError {
+                message: format!("in `{}`: {error}", expr.source),
+            })?;
+        Ok(from_dynamic(&result))
+    }
+
+    /// Evaluates a condition; anything but a boolean is an error.
+    pub fn eval_bool(&self, expr: &Expr, bindings: &mut Bindings) -> Result<bool, EvalError> {
+        match self.eval(expr, bindings)? {
+            Value::Bool(value) => Ok(value),
+            other => Err(EvalError {
+                message: format!("`{}` gave {other}, not true or false", expr.source),
+            }),
+        }
+    }
+
+    /// Runs a script; its changes to `vars` stay in `bindings`.
+    pub fn run(&self, program: &Program, bindings: &mut Bindings) -> Result<(), EvalError> {
+        self.engine
+            .run_ast_with_scope(&mut bindings.scope, &program.ast)
+            .map_err(|error| EvalError {
+                message: format!("{}: {error}", program.origin),
+            })
+    }
+}
+
+fn declared_scope() -> Scope<'static> {
+    let mut scope = Scope::new();
+    for name in SCOPE_NAMES {
+        scope.push_dynamic(name, Dynamic::UNIT);
+    }
+    scope
+}
+
+fn compile_error(error: rhai::ParseError) -> CompileError {
+    CompileError {
+        message: error.0.to_string(),
+        line: error.1.line().unwrap_or(1),
+        col: error.1.position().unwrap_or(1),
+    }
+}
+
+/// JSON to Rhai: objects become maps, integers INT, other numbers FLOAT.
+pub fn to_dynamic(value: &Value) -> Dynamic {
+    rhai::serde::to_dynamic(value).unwrap_or(Dynamic::UNIT)
+}
+
+/// Rhai to JSON: `()` becomes null; values JSON cannot hold become their text.
+#[must_use]
+pub fn from_dynamic(value: &Dynamic) -> Value {
+    rhai::serde::from_dynamic(value).unwrap_or_else(|_| Value::String(value.to_string()))
+}
+
+thread_local! {
+    static CLOCK: Cell<i64> = const { Cell::new(0) };
+}
+
+/// Runs `body` with `now()` answering `unix_seconds`, so evaluation depends only on its inputs.
+pub fn with_clock<T>(unix_seconds: i64, body: impl FnOnce() -> T) -> T {
+    let previous = CLOCK.with(|clock| clock.replace(unix_seconds));
+    let result = body();
+    CLOCK.with(|clock| clock.set(previous));
+    result
+}
+
+fn clock_now() -> i64 {
+    CLOCK.with(Cell::get)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn bindings() -> Bindings {
+        Bindings::new(
+            &json!({"name": "Ann"}),
+            &json!({"qty": 3}),
+            &json!({"text": "hi"}),
+        )
+    }
+
+    #[test]
+    fn evaluates_over_the_documented_names() {
+        let engine = ScriptEngine::new();
+        let expr = engine.compile_expr("vars.qty * 40").unwrap();
+        assert_eq!(engine.eval(&expr, &mut bindings()).unwrap(), json!(120));
+        let expr = engine.compile_expr("contact.name + \"!\"").unwrap();
+        assert_eq!(engine.eval(&expr, &mut bindings()).unwrap(), json!("Ann!"));
+    }
+
+    #[test]
+    fn unknown_names_fail_at_compile_time_with_a_position() {
+        let engine = ScriptEngine::new();
+        let error = engine.compile_expr("contcat.name").unwrap_err();
+        assert!(error.message.contains("contcat"), "{error}");
+        assert_eq!((error.line, error.col), (1, 1));
+    }
+
+    #[test]
+    fn now_reads_the_injected_clock() {
+        let engine = ScriptEngine::new();
+        let expr = engine.compile_expr("now()").unwrap();
+        let value = with_clock(1_700_000_000, || engine.eval(&expr, &mut bindings()));
+        assert_eq!(value.unwrap(), json!(1_700_000_000));
+    }
+
+    #[test]
+    fn runaway_loops_stop_at_the_operation_limit() {
+        let engine = ScriptEngine::new();
+        let program = engine
+            .compile_program("loop { vars.qty += 1; }", "inline")
+            .unwrap();
+        let error = engine.run(&program, &mut bindings()).unwrap_err();
+        assert!(error.message.contains("operations"), "{error}");
+    }
+
+    #[test]
+    fn scripts_write_vars() {
+        let engine = ScriptEngine::new();
+        let program = engine
+            .compile_program("vars.price = vars.qty * 10;", "inline")
+            .unwrap();
+        let mut bindings = bindings();
+        engine.run(&program, &mut bindings).unwrap();
+        assert_eq!(bindings.vars(), json!({"qty": 3, "price": 30}));
+    }
+}

@@ -1,0 +1,394 @@
+//! The routing order, tie-breaks, step movement, goto resolution and value typing of DESIGN §6,
+//! each shown on the smallest bot that exercises it.
+
+use std::path::Path;
+
+use chatflow::diagnostic::Diagnostics;
+use chatflow::flow::loader::parse_document;
+use chatflow::flow::{
+    Bot, ContactState, Effects, Input, LoadOptions, Note, compile::compile_documents, handle,
+};
+use chatflow::message::inbound::Content;
+use chatflow::message::{InboundMessage, dsl_form};
+use serde_json::{Value, json};
+
+const NOW: i64 = 1_800_000_000;
+
+fn bot(files: &[&str]) -> Bot {
+    let mut diagnostics = Diagnostics::default();
+    let documents = files
+        .iter()
+        .enumerate()
+        .filter_map(|(i, text)| {
+            parse_document(Path::new(&format!("f{i}.yaml")), text, &mut diagnostics)
+        })
+        .collect();
+    assert!(!diagnostics.has_errors(), "{diagnostics}");
+    match compile_documents(documents, &LoadOptions::default()) {
+        Ok(loaded) => loaded.bot,
+        Err(diagnostics) => panic!("{diagnostics}"),
+    }
+}
+
+fn flow(id: &str, extra: &str, reply: &str) -> String {
+    format!("flow: {id}\n{extra}\nsteps:\n  only:\n    send: {{ text: \"{reply}\" }}\n")
+}
+
+fn text(body: &str) -> InboundMessage {
+    message(Content::Text {
+        body: body.to_owned(),
+    })
+}
+
+fn message(content: Content) -> InboundMessage {
+    InboundMessage {
+        id: "wamid.1".into(),
+        from: "15550001111".into(),
+        name: Some("Ann".into()),
+        timestamp: NOW,
+        content,
+        reply_to: None,
+        referral: None,
+    }
+}
+
+fn say(bot: &Bot, state: &mut ContactState, message: &InboundMessage) -> Effects {
+    handle(bot, state, Input::Message(message), NOW)
+}
+
+fn replies(effects: &Effects) -> Vec<Value> {
+    effects
+        .replies
+        .iter()
+        .map(|r| dsl_form(&r.message))
+        .collect()
+}
+
+fn reply_texts(effects: &Effects) -> Vec<String> {
+    replies(effects)
+        .iter()
+        .map(|r| {
+            r["text"]
+                .as_str()
+                .map_or_else(|| r.to_string(), str::to_owned)
+        })
+        .collect()
+}
+
+fn new_contact() -> ContactState {
+    ContactState::new("simulator", "15550001111")
+}
+
+#[test]
+fn button_beats_keywords_beats_contains_beats_regex_beats_event() {
+    let files = [
+        flow("a_event", "triggers: [{event: text}]", "event"),
+        flow("b_regex", "triggers: [{regex: 'pizza'}]", "regex"),
+        flow("c_contains", "triggers: [{contains: [pizza]}]", "contains"),
+        flow("d_keywords", "triggers: [{keywords: [pizza]}]", "keywords"),
+        flow("e_button", "triggers: [{button: pizza}]", "button"),
+    ];
+    let all: Vec<&str> = files.iter().map(String::as_str).collect();
+    let check = |files: &[&str], message: &InboundMessage, expected: &str| {
+        let effects = say(&bot(files), &mut new_contact(), message);
+        assert_eq!(reply_texts(&effects), vec![expected.to_owned()]);
+    };
+    let tap = message(Content::ButtonReply {
+        id: "pizza".into(),
+        title: "pizza".into(),
+    });
+    check(&all, &tap, "button");
+    check(&all[..4], &text("Pizza!"), "keywords");
+    check(&all[..3], &text("a pizza please"), "contains");
+    check(&all[..2], &text("pizzas"), "regex");
+    check(&all[..1], &text("anything"), "event");
+}
+
+#[test]
+fn within_a_kind_priority_then_longest_match_then_flow_id_win() {
+    let low = flow(
+        "alpha",
+        "priority: 0\ntriggers: [{contains: [pizza]}]",
+        "alpha",
+    );
+    let high = flow(
+        "beta",
+        "priority: 5\ntriggers: [{contains: [pizza]}]",
+        "beta",
+    );
+    let b = bot(&[&low, &high]);
+    assert_eq!(
+        reply_texts(&say(&b, &mut new_contact(), &text("pizza now"))),
+        ["beta"]
+    );
+
+    let short = flow("alpha", "triggers: [{contains: [pizza]}]", "short");
+    let long = flow("beta", "triggers: [{contains: [large pizza]}]", "long");
+    let b = bot(&[&short, &long]);
+    assert_eq!(
+        reply_texts(&say(&b, &mut new_contact(), &text("one large pizza"))),
+        ["long"]
+    );
+
+    let first = flow("alpha", "triggers: [{contains: [pizza]}]", "alpha");
+    let second = flow("beta", "triggers: [{contains: [pizza]}]", "beta");
+    let b = bot(&[&second, &first]);
+    assert_eq!(
+        reply_texts(&say(&b, &mut new_contact(), &text("pizza"))),
+        ["alpha"]
+    );
+}
+
+#[test]
+fn contains_respects_word_boundaries_and_normalization() {
+    let b = bot(&[&flow("p", "triggers: [{contains: [pizza]}]", "yes")]);
+    assert!(
+        say(&b, &mut new_contact(), &text("pizzas"))
+            .replies
+            .is_empty()
+    );
+    assert_eq!(
+        reply_texts(&say(&b, &mut new_contact(), &text("¡PIZZÄ, por favor!"))),
+        ["yes"]
+    );
+}
+
+#[test]
+fn a_false_when_guard_drops_the_candidate() {
+    let guarded = flow(
+        "alpha",
+        "priority: 9\ntriggers: [{keywords: [hi], when: 'vars.plan == \"pro\"'}]",
+        "pro",
+    );
+    let plain = flow("beta", "triggers: [{keywords: [hi]}]", "plain");
+    let b = bot(&[&guarded, &plain]);
+    assert_eq!(
+        reply_texts(&say(&b, &mut new_contact(), &text("hi"))),
+        ["plain"]
+    );
+    let mut pro = new_contact();
+    pro.vars.insert("plan".into(), json!("pro"));
+    assert_eq!(reply_texts(&say(&b, &mut pro, &text("hi"))), ["pro"]);
+}
+
+#[test]
+fn regex_named_groups_are_saved_as_strings() {
+    let f = "flow: order\ntriggers: [{regex: '^i want (?P<qty>\\d+) pizzas?$'}]\nsteps:\n  s:\n    send: { text: \"{{ vars.qty }} coming\" }\n";
+    let b = bot(&[f]);
+    let mut state = new_contact();
+    let effects = say(&b, &mut state, &text("  I want 3 pizzas "));
+    assert_eq!(reply_texts(&effects), ["3 coming"]);
+    assert_eq!(state.vars["qty"], json!("3"));
+}
+
+#[test]
+fn nothing_matching_starts_the_fallback_flow() {
+    let b = bot(&[&flow("fallback", "", "sorry")]);
+    assert_eq!(
+        reply_texts(&say(&b, &mut new_contact(), &text("???"))),
+        ["sorry"]
+    );
+    let b = bot(&[&flow("other", "", "x")]);
+    let effects = say(&b, &mut new_contact(), &text("???"));
+    assert!(effects.replies.is_empty());
+    assert!(effects.notes.contains(&Note::Unrouted));
+}
+
+const ASKING: &str = "flow: ask\ntriggers: [{keywords: [go]}]\nsteps:\n  q:\n    send: { text: \"How many?\" }\n    ask: { save: qty, type: integer, retry: \"A number, please.\", max_retries: 1, on_fail: failed }\n    next: done\n  done:\n    send: { text: \"{{ vars.qty * 2 }}\" }\n  failed:\n    send: { text: \"Let's stop here.\" }\n";
+
+#[test]
+fn an_answer_is_typed_saved_and_moves_on() {
+    let b = bot(&[ASKING]);
+    let mut state = new_contact();
+    assert_eq!(
+        reply_texts(&say(&b, &mut state, &text("go"))),
+        ["How many?"]
+    );
+    assert_eq!(reply_texts(&say(&b, &mut state, &text(" 21 "))), ["42"]);
+    assert_eq!(state.vars["qty"], json!(21));
+    assert!(state.conversation.is_none());
+}
+
+#[test]
+fn invalid_answers_are_reprompted_then_go_to_on_fail() {
+    let b = bot(&[ASKING]);
+    let mut state = new_contact();
+    say(&b, &mut state, &text("go"));
+    assert_eq!(
+        reply_texts(&say(&b, &mut state, &text("lots"))),
+        ["A number, please."]
+    );
+    assert_eq!(
+        reply_texts(&say(&b, &mut state, &text("many"))),
+        ["Let's stop here."]
+    );
+    assert!(state.conversation.is_none());
+}
+
+#[test]
+fn an_interrupt_flow_wins_over_the_waiting_ask_and_others_do_not() {
+    let cancel = "flow: cancel\ninterrupt: true\ntriggers: [{keywords: [cancel]}]\nsteps:\n  c:\n    send: { text: \"Cancelled.\" }\n";
+    let other = flow("other", "triggers: [{keywords: ['5']}]", "other");
+    let b = bot(&[ASKING, cancel, &other]);
+    let mut state = new_contact();
+    say(&b, &mut state, &text("go"));
+    assert_eq!(
+        reply_texts(&say(&b, &mut state, &text("Cancel!"))),
+        ["Cancelled."]
+    );
+    assert!(state.conversation.is_none());
+    say(&b, &mut state, &text("go"));
+    assert_eq!(
+        reply_texts(&say(&b, &mut state, &text("5"))),
+        ["10"],
+        "a non-interrupt trigger answers the ask"
+    );
+}
+
+#[test]
+fn an_ask_older_than_conversation_timeout_is_abandoned() {
+    let b = bot(&[ASKING, &flow("fallback", "", "fresh start")]);
+    let mut state = new_contact();
+    say(&b, &mut state, &text("go"));
+    let later = NOW + 25 * 3600;
+    let effects = handle(&b, &mut state, Input::Message(&text("12")), later);
+    assert_eq!(reply_texts(&effects), ["fresh start"]);
+    assert!(
+        effects
+            .notes
+            .iter()
+            .any(|n| matches!(n, Note::Abandoned { flow } if flow == "ask"))
+    );
+}
+
+#[test]
+fn switch_takes_the_first_true_branch_then_goto_then_next_and_never_falls_through() {
+    let f = r#"flow: s
+triggers: [{keywords: [go]}]
+steps:
+  first:
+    set: { n: 7 }
+    switch:
+      - if: 'vars.n > 10'
+        goto: big
+      - if: 'vars.n > 5'
+        goto: medium
+      - else: small
+  big: { send: { text: big } }
+  medium:
+    send: { text: medium }
+    goto: jumped
+    next: small
+  small: { send: { text: small } }
+  jumped: { send: { text: jumped } }
+"#;
+    let b = bot(&[f]);
+    assert_eq!(
+        reply_texts(&say(&b, &mut new_contact(), &text("go"))),
+        ["medium", "jumped"]
+    );
+}
+
+#[test]
+fn goto_resolves_a_step_first_then_a_flow_then_flow_dot_step() {
+    let main = "flow: main\ntriggers: [{keywords: [go]}]\nsteps:\n  a:\n    send: { text: a }\n    goto: other\n  other:\n    send: { text: own step }\n    goto: elsewhere.second\n";
+    let elsewhere = "flow: elsewhere\nsteps:\n  first: { send: { text: first } }\n  second: { send: { text: second } }\n";
+    let other = "flow: other\nsteps:\n  x: { send: { text: other flow } }\n";
+    let b = bot(&[main, elsewhere, other]);
+    assert_eq!(
+        reply_texts(&say(&b, &mut new_contact(), &text("go"))),
+        ["a", "own step", "second"]
+    );
+}
+
+#[test]
+fn a_lone_expression_keeps_its_type_and_mixed_text_is_a_string() {
+    let f = r#"flow: t
+triggers: [{keywords: [go]}]
+steps:
+  s:
+    set:
+      qty: "{{ 2 + 1 }}"
+      total: "{{ vars.qty * 40 }}"
+      label: "{{ vars.qty }} pizzas"
+      flag: "{{ vars.qty > 2 }}"
+      nothing: "[{{ vars.missing }}]"
+"#;
+    let b = bot(&[f]);
+    let mut state = new_contact();
+    say(&b, &mut state, &text("go"));
+    assert_eq!(
+        Value::Object(state.vars),
+        json!({"qty": 3, "total": 120, "label": "3 pizzas", "flag": true, "nothing": "[]"})
+    );
+}
+
+#[test]
+fn a_goto_loop_is_stopped_and_reported() {
+    let f = "flow: l\ntriggers: [{keywords: [go]}]\nsteps:\n  a: { goto: b }\n  b: { goto: a }\n";
+    let effects = say(&bot(&[f]), &mut new_contact(), &text("go"));
+    assert!(
+        effects
+            .notes
+            .iter()
+            .any(|n| matches!(n, Note::Error { message } if message.contains("goto loop"))),
+        "{:?}",
+        effects.notes
+    );
+}
+
+#[test]
+fn ask_timeouts_and_reminders_become_timers_and_fire_once() {
+    let f = "flow: t\ntriggers: [{keywords: [go]}]\nsteps:\n  q:\n    send: { text: \"Still there?\" }\n    remind: { in: 2h, flow: later }\n    ask: { timeout: 10m, on_timeout: nudge }\n  nudge: { send: { text: nudged } }\n";
+    let later = flow("later", "", "reminder");
+    let b = bot(&[f, &later]);
+    let mut state = new_contact();
+    let effects = say(&b, &mut state, &text("go"));
+    assert_eq!(effects.timers.len(), 2, "{:?}", effects.timers);
+    let timeout = Input::AskTimeout {
+        flow: "t",
+        step: "q",
+        asked_at: NOW,
+    };
+    assert_eq!(
+        reply_texts(&handle(&b, &mut state, timeout, NOW + 600)),
+        ["nudged"]
+    );
+    assert!(
+        handle(&b, &mut state, timeout, NOW + 600)
+            .replies
+            .is_empty(),
+        "a stale timer does nothing"
+    );
+    let remind = Input::StartFlow { flow: "later" };
+    assert_eq!(
+        reply_texts(&handle(&b, &mut state, remind, NOW + 7200)),
+        ["reminder"]
+    );
+}
+
+#[test]
+fn a_contact_in_handoff_gets_no_bot_reply() {
+    let f = "flow: h\ntriggers: [{keywords: [human]}]\nsteps:\n  s:\n    send: { text: \"Connecting you to a person.\" }\n    handoff: true\n";
+    let b = bot(&[f, &flow("fallback", "", "bot")]);
+    let mut state = new_contact();
+    assert_eq!(
+        reply_texts(&say(&b, &mut state, &text("human"))),
+        ["Connecting you to a person."]
+    );
+    assert!(state.handoff);
+    let effects = say(&b, &mut state, &text("hello?"));
+    assert!(effects.replies.is_empty());
+    assert_eq!(effects.notes, vec![Note::Paused]);
+}
+
+#[test]
+fn tags_are_added_and_removed_in_step_order() {
+    let f = "flow: t\ntriggers: [{keywords: [go]}]\nsteps:\n  s:\n    tag: [vip, \"plan-{{ 1 + 1 }}\"]\n    untag: vip\n";
+    let mut state = new_contact();
+    say(&bot(&[f]), &mut state, &text("go"));
+    assert_eq!(
+        state.tags.into_iter().collect::<Vec<_>>(),
+        vec!["plan-2".to_owned()]
+    );
+}
