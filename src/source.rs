@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
-use yaml_rust2::scanner::Marker;
+use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 use crate::diagnostic::Position;
 
@@ -187,8 +187,20 @@ impl MarkedEventReceiver for Builder {
         }
         let pos = position(mark);
         match event {
-            Event::Scalar(text, ..) => match self.next_path() {
-                Some((path, key)) => self.record(&path, pos, key),
+            Event::Scalar(text, style, ..) => match self.next_path() {
+                Some((path, key)) => {
+                    // Quoted values are located at their first character, inside the quote.
+                    let quoted = matches!(
+                        style,
+                        TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted
+                    );
+                    let pos = if quoted {
+                        Position::new(pos.line, pos.col + 1)
+                    } else {
+                        pos
+                    };
+                    self.record(&path, pos, key);
+                }
                 None => {
                     if let Some(Frame::Mapping { pending_key, .. }) = self.stack.last_mut() {
                         *pending_key = Some((text, pos));

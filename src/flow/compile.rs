@@ -417,9 +417,7 @@ impl<'a> Compiler<'a> {
                     .compile_program(&source, &script_path.display().to_string())
                 {
                     Ok(program) => programs.push(program),
-                    Err(error) => {
-                        self.push(script_error(&script_path, Position::new(1, 1), &error))
-                    }
+                    Err(error) => self.push(script_error(&script_path, None, &error)),
                 },
                 Err(error) => self.push(file.value_error(
                     &path.key("script"),
@@ -436,14 +434,8 @@ impl<'a> Compiler<'a> {
             match self.engine.compile_program(source, &origin) {
                 Ok(program) => programs.push(program),
                 Err(error) => {
-                    let at = file.map.value(&path.key("rhai")).unwrap_or_default();
-                    // Block scalars (`rhai: |`) start on the line after the key.
-                    let base = if source.contains('\n') {
-                        Position::new(at.line, at.col)
-                    } else {
-                        Position::new(at.line - 1, at.col)
-                    };
-                    self.push(script_error(&file.path, base, &error));
+                    let start = file.map.value(&path.key("rhai"));
+                    self.push(script_error(&file.path, start, &error));
                 }
             }
         }
@@ -965,16 +957,12 @@ fn item_path(path: &YamlPath, many: bool, index: usize) -> YamlPath {
     }
 }
 
-/// A script error at its place: the script file's own position, offset by where inline code
-/// starts in a flow file.
-fn script_error(file: &Path, base: Position, error: &CompileError) -> Diagnostic {
-    let position = if base == Position::new(1, 1) {
-        Position::new(error.line, error.col)
-    } else {
-        Position::new(
-            base.line + error.line,
-            error.col + base.col.saturating_sub(1),
-        )
+/// A script error at its place: the script file's own position, or offset by where inline code
+/// starts in a flow file (block scalars keep one indentation, so columns shift alike).
+fn script_error(file: &Path, inline_start: Option<Position>, error: &CompileError) -> Diagnostic {
+    let position = match inline_start {
+        None => Position::new(error.line, error.col),
+        Some(start) => Position::new(start.line + error.line - 1, start.col + error.col - 1),
     };
     Diagnostic::error(file, position, format!("script error: {error}"))
 }

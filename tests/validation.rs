@@ -1,0 +1,66 @@
+//! Where `validate` points for problems inside Rhai code and templates embedded in YAML: the
+//! exact character, whether the code is a block scalar, a quoted string or a plain one.
+
+use std::path::Path;
+
+use chatflow::diagnostic::Diagnostics;
+use chatflow::flow::LoadOptions;
+use chatflow::flow::compile::compile_documents;
+use chatflow::flow::loader::parse_document;
+
+fn problems(text: &str) -> Vec<String> {
+    let mut diagnostics = Diagnostics::default();
+    let documents = parse_document(Path::new("f.yaml"), text, &mut diagnostics)
+        .into_iter()
+        .collect();
+    assert!(diagnostics.0.is_empty(), "{diagnostics}");
+    match compile_documents(documents, &LoadOptions::default()) {
+        Ok(loaded) => loaded.warnings.iter().map(ToString::to_string).collect(),
+        Err(diagnostics) => diagnostics.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn inline_rhai_errors_point_into_the_block_scalar() {
+    let found = problems("flow: a\nsteps:\n  s:\n    rhai: |\n      let x = 1;\n      let y = ;\n");
+    assert_eq!(found, ["f.yaml:6:15: script error: Unexpected ';'"]);
+}
+
+#[test]
+fn inline_rhai_errors_point_into_a_quoted_string() {
+    let found = problems("flow: a\nsteps:\n  s:\n    rhai: \"vars.x = (;\"\n");
+    assert_eq!(found, ["f.yaml:4:22: script error: Unexpected ';'"]);
+}
+
+#[test]
+fn template_errors_name_the_expression_at_the_value() {
+    let found = problems("flow: a\nsteps:\n  s:\n    send: { text: \"Hi {{ vars.x + }}\" }\n");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("f.yaml:4:20: in `{{ vars.x + }}`"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn unknown_names_in_conditions_are_caught_at_load() {
+    let found = problems(
+        "flow: a\ntriggers:\n  - keywords: [hi]\n    when: 'varz.plan == 1'\nsteps:\n  s: { send: { text: hi } }\n",
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("f.yaml:4:12: in `varz.plan == 1`: Undefined variable: varz"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn undefined_targets_suggest_the_close_name() {
+    let found = problems(
+        "flow: a\nsteps:\n  s:\n    send: { text: hi }\n    next: adress\n  address: { send: { text: where } }\n",
+    );
+    assert_eq!(
+        found[0],
+        "f.yaml:5:11: \"adress\" is neither a step of this flow nor a flow (did you mean \"address\"?)"
+    );
+}
