@@ -130,3 +130,27 @@ macro_rules! deserialize_by_shape {
         }
     )*};
 }
+
+/// Implements `Deserialize` for an enum read from either a string or a map:
+/// `string_or_map!(Type, Type::StringVariant, Type::MapVariant, "what it accepts")`.
+#[macro_export]
+macro_rules! string_or_map {
+    ($ty:ty, $text:path, $map:path, $expecting:literal) => {
+        impl<'de> $crate::shape::ByShape<'de> for $ty {
+            const EXPECTING: &'static str = $expecting;
+
+            fn from_str<E: ::serde::de::Error>(text: &str) -> Result<Self, E> {
+                Ok($text(text.to_owned()))
+            }
+
+            fn from_map<A: ::serde::de::MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+                ::serde::Deserialize::deserialize(::serde::de::value::MapAccessDeserializer::new(
+                    map,
+                ))
+                .map($map)
+            }
+        }
+
+        $crate::deserialize_by_shape!($ty);
+    };
+}

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Position, did_you_mean};
-use crate::flow::model::{FaqFile, FlowFile};
+use crate::flow::model::{FaqFile, FlowFile, StepSpec};
+use crate::message::MessageSpec;
 use crate::source::{PathSeg, SourceMap, YamlPath};
 
 /// One YAML file's text and positions.
@@ -190,12 +191,7 @@ fn check_entries(
         serde_yaml::Value::Mapping(entries) if name == "steps" => {
             for (key, entry) in entries.iter() {
                 let key = key.as_str().unwrap_or_default();
-                deserialize_at::<crate::flow::model::StepSpec>(
-                    file,
-                    entry,
-                    &base.key(key),
-                    diagnostics,
-                );
+                check_step(file, entry, &base.key(key), diagnostics);
             }
             entries.clear();
         }
@@ -225,6 +221,41 @@ fn check_entries(
         }
         _ => {}
     }
+}
+
+/// Checks one step; when it is broken, checks each message of its `send` on its own and the
+/// rest of the step without them, so every broken message is reported.
+fn check_step(
+    file: &SourceFile,
+    step: &serde_yaml::Value,
+    path: &YamlPath,
+    diagnostics: &mut Diagnostics,
+) {
+    let mut first = Diagnostics::default();
+    if deserialize_at::<StepSpec>(file, step, path, &mut first).is_some() {
+        return;
+    }
+    let mut rest = step.clone();
+    let Some(send) = rest.as_mapping_mut().and_then(|m| m.remove("send")) else {
+        diagnostics.0.extend(first.0);
+        return;
+    };
+    match &send {
+        serde_yaml::Value::Sequence(messages) => {
+            for (index, message) in messages.iter().enumerate() {
+                deserialize_at::<MessageSpec>(
+                    file,
+                    message,
+                    &path.key("send").index(index),
+                    diagnostics,
+                );
+            }
+        }
+        message => {
+            deserialize_at::<MessageSpec>(file, message, &path.key("send"), diagnostics);
+        }
+    }
+    deserialize_at::<StepSpec>(file, &rest, path, diagnostics);
 }
 
 /// Deserializes `value` (found at `base` in the file) into `T`, locating any error.

@@ -6,7 +6,10 @@
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;
+use serde::de;
 use serde::{Deserialize, Serialize};
+
+use crate::shape::ByShape;
 use serde_json::Value;
 
 /// One message in DSL form: exactly one kind key, plus an optional `fallback_text`.
@@ -67,7 +70,7 @@ pub struct MessageSpec {
 }
 
 /// A value of type `T`, or text that a template renders and that is read as `T` at send time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Lenient<T> {
     /// Written as the value itself.
@@ -77,7 +80,7 @@ pub enum Lenient<T> {
 }
 
 /// `text: "hi"` or `text: {body, preview_url}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum TextSpec {
     /// Just the body.
@@ -98,7 +101,7 @@ pub struct TextOptions {
 }
 
 /// `image: URL` or `image: {url | media_id, caption, filename, voice}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum MediaSpec {
     /// Just a public URL.
@@ -129,7 +132,7 @@ pub struct MediaOptions {
 }
 
 /// A header: text, or `{text | image | video | document}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum HeaderSpec {
     /// Plain header text.
@@ -366,7 +369,7 @@ pub struct TemplateSpec {
 }
 
 /// Positional parameters as a list, or named ones as a map.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum TemplateParams {
     /// `{{1}}`, `{{2}}`, … in order.
@@ -376,11 +379,11 @@ pub enum TemplateParams {
 }
 
 /// One template parameter: text, or a media, currency or date-time object.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum TemplateParam {
-    /// A text parameter (numbers are written as text).
-    Text(Lenient<String>),
+    /// A text parameter (numbers are read as text).
+    Text(String),
     /// Media, currency or date-time.
     Object(TemplateParamObject),
 }
@@ -439,4 +442,88 @@ pub struct TemplateButtonSpec {
     /// Flow token of a Flow button.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flow: Option<String>,
+}
+
+crate::string_or_map!(
+    TextSpec,
+    TextSpec::Body,
+    TextSpec::Full,
+    "a text or {body, preview_url}"
+);
+crate::string_or_map!(
+    MediaSpec,
+    MediaSpec::Url,
+    MediaSpec::Full,
+    "a URL or {url | media_id, caption, filename}"
+);
+crate::string_or_map!(
+    HeaderSpec,
+    HeaderSpec::Text,
+    HeaderSpec::Full,
+    "a text or {text | image | video | document}"
+);
+
+impl<'de> ByShape<'de> for TemplateParams {
+    const EXPECTING: &'static str = "a list of parameters or a map of named parameters";
+
+    fn from_seq<A: de::SeqAccess<'de>>(seq: A) -> Result<Self, A::Error> {
+        Deserialize::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(Self::Positional)
+    }
+
+    fn from_map<A: de::MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        Deserialize::deserialize(de::value::MapAccessDeserializer::new(map)).map(Self::Named)
+    }
+}
+
+impl<'de> ByShape<'de> for TemplateParam {
+    const EXPECTING: &'static str =
+        "a text, a number, or {image | video | document | currency | date_time}";
+
+    fn from_str<E: de::Error>(text: &str) -> Result<Self, E> {
+        Ok(Self::Text(text.to_owned()))
+    }
+
+    fn from_bool<E: de::Error>(value: bool) -> Result<Self, E> {
+        Ok(Self::Text(value.to_string()))
+    }
+
+    fn from_i64<E: de::Error>(value: i64) -> Result<Self, E> {
+        Ok(Self::Text(value.to_string()))
+    }
+
+    fn from_f64<E: de::Error>(value: f64) -> Result<Self, E> {
+        Ok(Self::Text(value.to_string()))
+    }
+
+    fn from_map<A: de::MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        Deserialize::deserialize(de::value::MapAccessDeserializer::new(map)).map(Self::Object)
+    }
+}
+
+crate::deserialize_by_shape!(TemplateParams, TemplateParam);
+
+impl<'de, T: Deserialize<'de>> ByShape<'de> for Lenient<T> {
+    const EXPECTING: &'static str = "a value or a {{ template }}";
+
+    fn from_str<E: de::Error>(text: &str) -> Result<Self, E> {
+        Ok(Self::Text(text.to_owned()))
+    }
+
+    fn from_bool<E: de::Error>(value: bool) -> Result<Self, E> {
+        T::deserialize(de::value::BoolDeserializer::new(value)).map(Self::Value)
+    }
+
+    fn from_i64<E: de::Error>(value: i64) -> Result<Self, E> {
+        T::deserialize(de::value::I64Deserializer::new(value)).map(Self::Value)
+    }
+
+    fn from_f64<E: de::Error>(value: f64) -> Result<Self, E> {
+        T::deserialize(de::value::F64Deserializer::new(value)).map(Self::Value)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::shape::deserialize(deserializer)
+    }
 }
