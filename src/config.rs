@@ -1,6 +1,7 @@
 //! `chatflow.yaml` (DESIGN §4): types, `${ENV}` substitution, defaults, validation. Relative
 //! paths are relative to the config file.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -65,6 +66,10 @@ pub struct Config {
     /// Provider channels.
     #[serde(default)]
     pub channels: Vec<Channel>,
+    /// Where settings that name flows were written, to report a missing flow there.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub places: HashMap<String, (PathBuf, Position)>,
 }
 
 /// `opt_out: {stop, start}`.
@@ -181,6 +186,13 @@ impl Config {
                     }
                 }
                 config.check(&file, &mut diagnostics);
+                for setting in ["fallback_flow", "error_flow"] {
+                    if let Some(position) = file.map.value(&YamlPath::root().key(setting)) {
+                        config
+                            .places
+                            .insert(setting.to_owned(), (path.to_path_buf(), position));
+                    }
+                }
                 if diagnostics.has_errors() {
                     Err(diagnostics)
                 } else {
@@ -221,6 +233,8 @@ impl Config {
             flows_dir: self.flows_dir.clone(),
             scripts_dir: self.scripts_dir.clone(),
             fallback_flow: self.fallback_flow.clone(),
+            error_flow: self.error_flow.clone(),
+            places: self.places.clone(),
             conversation_timeout: self.conversation_timeout,
             channels: self.channel_ids(),
         }

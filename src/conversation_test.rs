@@ -365,6 +365,7 @@ fn due(timer: &TimerRequest) -> i64 {
 
 /// True when every key and item of `expected` is in `actual`; lists must have the same length.
 /// A string expected where a `{body}` map is (text with options) compares with its body.
+/// Numbers compare with their type: `3` does not match `3.0`, so typed answers are checked.
 #[must_use]
 pub fn partial_match(expected: &Value, actual: &Value) -> bool {
     match (expected, actual) {
@@ -381,20 +382,51 @@ pub fn partial_match(expected: &Value, actual: &Value) -> bool {
         (Value::String(_), Value::Object(actual)) => actual
             .get("body")
             .is_some_and(|body| partial_match(expected, body)),
-        (Value::Number(e), Value::Number(a)) => e.as_f64() == a.as_f64(),
         _ => expected == actual,
     }
 }
 
-/// A unified diff of the YAML forms, `-` expected and `+` actual.
+/// A unified diff of the YAML forms, `-` expected and `+` actual, the actual side cut down to
+/// the keys the expectation names so only real differences show.
 fn diff(expected: &Value, actual: &Value) -> String {
+    let actual = prune(actual, expected);
     let expected = serde_yaml::to_string(expected).unwrap_or_default();
-    let actual = serde_yaml::to_string(actual).unwrap_or_default();
+    let actual = serde_yaml::to_string(&actual).unwrap_or_default();
     similar::TextDiff::from_lines(&expected, &actual)
         .unified_diff()
         .context_radius(20)
         .header("expected", "actual")
         .to_string()
+}
+
+/// `actual` without the map keys `expected` does not mention (lists item by item; items
+/// beyond the expectation are kept whole).
+fn prune(actual: &Value, expected: &Value) -> Value {
+    match (actual, expected) {
+        (Value::Object(actual), Value::Object(expected)) => Value::Object(
+            actual
+                .iter()
+                .filter_map(|(key, value)| {
+                    expected.get(key).map(|e| (key.clone(), prune(value, e)))
+                })
+                .collect(),
+        ),
+        (Value::Array(actual), Value::Array(expected)) => Value::Array(
+            actual
+                .iter()
+                .enumerate()
+                .map(|(i, value)| {
+                    expected
+                        .get(i)
+                        .map_or_else(|| value.clone(), |e| prune(value, e))
+                })
+                .collect(),
+        ),
+        (Value::Object(actual), Value::String(_)) if actual.contains_key("body") => {
+            actual.get("body").cloned().unwrap_or_default()
+        }
+        _ => actual.clone(),
+    }
 }
 
 fn describe(step: &TestStep) -> String {

@@ -83,6 +83,7 @@ impl fmt::Display for YamlPath {
 pub struct SourceMap {
     values: HashMap<YamlPath, Position>,
     keys: HashMap<YamlPath, Position>,
+    contents: HashMap<YamlPath, Position>,
 }
 
 impl SourceMap {
@@ -101,6 +102,13 @@ impl SourceMap {
     #[must_use]
     pub fn value(&self, path: &YamlPath) -> Option<Position> {
         self.values.get(path).copied()
+    }
+
+    /// Where the text of the scalar at `path` starts: inside its quotes, or the first line of a
+    /// literal block. `None` for folded blocks, whose lines do not map back one to one.
+    #[must_use]
+    pub fn content(&self, path: &YamlPath) -> Option<Position> {
+        self.contents.get(path).copied()
     }
 
     /// Where the key of the mapping entry at `path` starts (its value for sequence items).
@@ -163,6 +171,17 @@ impl Builder {
         }
     }
 
+    /// A mapping key: remembered for the value that follows. yaml-rust2 marks a block mapping
+    /// inside a list after its first key, so the mapping is moved back to that key.
+    fn key_scalar(&mut self, text: String, pos: Position) {
+        if let Some(Frame::Mapping { path, pending_key }) = self.stack.last_mut() {
+            if let Some(start) = self.map.values.get_mut(path) {
+                *start = (*start).min(pos);
+            }
+            *pending_key = Some((text, pos));
+        }
+    }
+
     fn record(&mut self, path: &YamlPath, value: Position, key: Option<Position>) {
         self.map.values.insert(path.clone(), value);
         if let Some(key) = key {
@@ -189,23 +208,19 @@ impl MarkedEventReceiver for Builder {
         match event {
             Event::Scalar(text, style, ..) => match self.next_path() {
                 Some((path, key)) => {
-                    // Quoted values are located at their first character, inside the quote.
-                    let quoted = matches!(
-                        style,
-                        TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted
-                    );
-                    let pos = if quoted {
-                        Position::new(pos.line, pos.col + 1)
-                    } else {
-                        pos
+                    let content = match style {
+                        TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => {
+                            Some(Position::new(pos.line, pos.col + 1))
+                        }
+                        TScalarStyle::Folded => None,
+                        _ => Some(pos),
                     };
+                    if let Some(content) = content {
+                        self.map.contents.insert(path.clone(), content);
+                    }
                     self.record(&path, pos, key);
                 }
-                None => {
-                    if let Some(Frame::Mapping { pending_key, .. }) = self.stack.last_mut() {
-                        *pending_key = Some((text, pos));
-                    }
-                }
+                None => self.key_scalar(text, pos),
             },
             Event::Alias(_) => {
                 if let Some((path, key)) = self.next_path() {
@@ -270,6 +285,25 @@ mod tests {
             map.key(&path(&["steps", "size", "send", "1", "buttons", "body"])),
             Some(Position::new(7, 11))
         );
+    }
+
+    #[test]
+    fn list_items_that_are_block_mappings_start_at_their_first_key() {
+        let map = SourceMap::parse("triggers:\n  - keywords: [deals]\n    when: x\n");
+        assert_eq!(
+            map.value(&path(&["triggers", "0"])),
+            Some(Position::new(2, 5))
+        );
+        assert_eq!(map.locate(&path(&["triggers", "0"])), Position::new(2, 5));
+    }
+
+    #[test]
+    fn quoted_values_start_at_the_quote_and_their_text_inside_it() {
+        let map = SourceMap::parse("next: \"nope\"\nrhai: |\n  a\nfold: >\n  b\n");
+        assert_eq!(map.value(&path(&["next"])), Some(Position::new(1, 7)));
+        assert_eq!(map.content(&path(&["next"])), Some(Position::new(1, 8)));
+        assert_eq!(map.content(&path(&["rhai"])), Some(Position::new(3, 3)));
+        assert_eq!(map.content(&path(&["fold"])), None);
     }
 
     #[test]

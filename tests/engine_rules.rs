@@ -392,3 +392,54 @@ fn tags_are_added_and_removed_in_step_order() {
         vec!["plan-2".to_owned()]
     );
 }
+
+#[test]
+fn a_failing_step_hands_the_contact_to_the_error_flow() {
+    let broken = "flow: broken\ntriggers: [{keywords: [go]}]\nsteps:\n  s:\n    set: { n: \"{{ parse_int(\\\"x\\\") + 1 }}\" }\n    send: { text: never }\n";
+    let sorry = flow(
+        "oops",
+        "",
+        "Something went wrong; type menu to start again.",
+    );
+    let mut diagnostics = Diagnostics::default();
+    let documents = [broken, sorry.as_str()]
+        .iter()
+        .enumerate()
+        .filter_map(|(i, text)| {
+            parse_document(Path::new(&format!("f{i}.yaml")), text, &mut diagnostics)
+        })
+        .collect();
+    let options = LoadOptions {
+        error_flow: Some("oops".into()),
+        ..LoadOptions::default()
+    };
+    let b = compile_documents(documents, &options)
+        .map(|l| l.bot)
+        .unwrap_or_else(|d| panic!("{d}"));
+    let effects = say(&b, &mut new_contact(), &text("go"));
+    assert_eq!(
+        reply_texts(&effects),
+        ["Something went wrong; type menu to start again."]
+    );
+    assert!(effects.notes.iter().any(
+        |n| matches!(n, Note::Error { message } if message.contains("flow \"broken\" step \"s\""))
+    ));
+}
+
+#[test]
+fn a_conversation_keeps_its_start_time_across_questions() {
+    let f = "flow: two\ntriggers: [{keywords: [go]}]\nsteps:\n  a:\n    send: { text: first }\n    ask: { save: a }\n    next: b\n  b:\n    send: { text: second }\n    ask: { save: b }\n";
+    let b = bot(&[f]);
+    let mut state = new_contact();
+    say(&b, &mut state, &text("go"));
+    handle(&b, &mut state, Input::Message(&text("one")), NOW + 60);
+    let conversation = state.conversation.expect("waits on the second question");
+    assert_eq!(
+        (
+            conversation.step.as_str(),
+            conversation.started_at,
+            conversation.asked_at
+        ),
+        ("b", NOW, NOW + 60)
+    );
+}

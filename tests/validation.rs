@@ -37,7 +37,7 @@ fn template_errors_name_the_expression_at_the_value() {
     let found = problems("flow: a\nsteps:\n  s:\n    send: { text: \"Hi {{ vars.x + }}\" }\n");
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(
-        found[0].starts_with("f.yaml:4:20: in `{{ vars.x + }}`"),
+        found[0].starts_with("f.yaml:4:19: in `{{ vars.x + }}`"),
         "{found:?}"
     );
 }
@@ -49,7 +49,7 @@ fn unknown_names_in_conditions_are_caught_at_load() {
     );
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(
-        found[0].starts_with("f.yaml:4:12: in `varz.plan == 1`: Undefined variable: varz"),
+        found[0].starts_with("f.yaml:4:11: in `varz.plan == 1`: Undefined variable: varz"),
         "{found:?}"
     );
 }

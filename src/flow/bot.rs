@@ -30,6 +30,8 @@ pub struct Bot {
     pub faqs: Vec<FaqCollection>,
     /// Started when nothing else matches.
     pub fallback_flow: Option<FlowIdx>,
+    /// Started when a step fails; `None` ends the flow.
+    pub error_flow: Option<FlowIdx>,
     /// An ask left unanswered this long counts as abandoned.
     pub conversation_timeout: Duration,
     /// The engine every template, condition and script runs on.

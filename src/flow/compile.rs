@@ -30,6 +30,10 @@ pub struct LoadOptions {
     pub scripts_dir: PathBuf,
     /// The flow started when nothing matches; `None` means `fallback` if there is one.
     pub fallback_flow: Option<String>,
+    /// The flow started when a step fails (a template or script error).
+    pub error_flow: Option<String>,
+    /// Where settings were written (config file and position), to report problems there.
+    pub places: HashMap<String, (PathBuf, Position)>,
     /// An ask left unanswered this long counts as abandoned.
     pub conversation_timeout: Duration,
     /// Configured channel ids (the simulator included), for `channels:` and audiences.
@@ -42,6 +46,8 @@ impl Default for LoadOptions {
             flows_dir: PathBuf::from("flows"),
             scripts_dir: PathBuf::from("scripts"),
             fallback_flow: None,
+            error_flow: None,
+            places: HashMap::new(),
             conversation_timeout: Duration::from_secs(24 * 3600),
             channels: vec!["simulator".to_owned()],
         }
@@ -121,13 +127,20 @@ fn compile(
         .enumerate()
         .map(|(idx, (file, flow))| compiler.flow(idx, file, flow))
         .collect();
-    compiler.warn_unreachable(&flows, &compiled);
+    if !compiler.diagnostics.has_errors() {
+        // A misspelled target would make every step after it look unreachable.
+        compiler.warn_unreachable(&flows, &compiled);
+    }
     let triggers = compiler.triggers(&flows, !faqs.is_empty());
     let faqs: Vec<FaqCollection> = faqs
         .iter()
         .map(|(file, faq)| compiler.faq(file, faq))
         .collect();
-    let fallback_flow = compiler.fallback(options);
+    let fallback_flow = match &options.fallback_flow {
+        Some(name) => compiler.setting_flow("fallback_flow", Some(name)),
+        None => compiler.flow_by_id.get("fallback").copied(),
+    };
+    let error_flow = compiler.setting_flow("error_flow", options.error_flow.as_deref());
     let Compiler {
         engine,
         flow_by_id,
@@ -151,6 +164,7 @@ fn compile(
         router,
         faqs,
         fallback_flow,
+        error_flow,
         conversation_timeout: options.conversation_timeout,
         engine,
     })
@@ -417,7 +431,7 @@ impl<'a> Compiler<'a> {
                     .compile_program(&source, &script_path.display().to_string())
                 {
                     Ok(program) => programs.push(program),
-                    Err(error) => self.push(script_error(&script_path, None, &error)),
+                    Err(error) => self.push(script_error(&script_path, ScriptPlace::File, &error)),
                 },
                 Err(error) => self.push(file.value_error(
                     &path.key("script"),
@@ -434,8 +448,11 @@ impl<'a> Compiler<'a> {
             match self.engine.compile_program(source, &origin) {
                 Ok(program) => programs.push(program),
                 Err(error) => {
-                    let start = file.map.value(&path.key("rhai"));
-                    self.push(script_error(&file.path, start, &error));
+                    let place = ScriptPlace::Inline {
+                        content: file.map.content(&path.key("rhai")),
+                        value: file.map.locate(&path.key("rhai")),
+                    };
+                    self.push(script_error(&file.path, place, &error));
                 }
             }
         }
@@ -470,7 +487,9 @@ impl<'a> Compiler<'a> {
             self.push(file.error(path, error.to_string()));
             return None;
         }
-        for issue in limits::check(spec) {
+        let issues = limits::check(spec);
+        let fits = !issues.iter().any(|issue| issue.severity == Severity::Error);
+        for issue in issues {
             let at = path.join(&issue.path);
             self.push(match issue.severity {
                 Severity::Error => file.value_error(&at, issue.message),
@@ -479,6 +498,9 @@ impl<'a> Compiler<'a> {
         }
         let json = serde_json::to_value(spec).ok()?;
         let tree = self.value_template(file, path, &json)?;
+        if !fits {
+            return None;
+        }
         if tree.as_const().is_none() {
             return Some(MessageTemplate::Dynamic(tree));
         }
@@ -673,7 +695,7 @@ impl<'a> Compiler<'a> {
 
     fn triggers(&mut self, flows: &[(SourceFile, FlowFile)], has_faq: bool) -> Vec<TriggerDef> {
         let mut defs = Vec::new();
-        let mut keywords: HashMap<(String, i32), (String, usize)> = HashMap::new();
+        let mut keywords: HashMap<(String, i32), Vec<KeywordOwner<'_>>> = HashMap::new();
         for (idx, (file, flow)) in flows.iter().enumerate() {
             if self.flow_by_id.get(&flow.flow) != Some(&idx) {
                 continue;
@@ -683,18 +705,29 @@ impl<'a> Compiler<'a> {
                 let Some(matcher) = self.matcher(file, &path, trigger, has_faq) else {
                     continue;
                 };
-                if let Matcher::Keywords(words) = &matcher {
-                    for word in words {
-                        let key = (word.clone(), flow.priority);
-                        match keywords.get(&key) {
-                            Some((other, _)) if other != &flow.flow => self.push(file.value_error(
-                                &path.key("keywords"),
-                                format!("keyword \"{word}\" also starts flow \"{other}\" at the same priority {}; give one flow a higher priority", flow.priority),
-                            )),
-                            _ => {
-                                keywords.insert(key, (flow.flow.clone(), i));
-                            }
+                if let Some(words) = &trigger.keywords {
+                    let channels = flow.channels.as_deref().unwrap_or_default();
+                    let many = matches!(words, OneOrMany::Many(_));
+                    for (w, word) in words.as_slice().iter().enumerate() {
+                        let taken = keywords
+                            .entry((normalize(word), flow.priority))
+                            .or_default();
+                        let clash = taken.iter().find(|(other, other_channels)| {
+                            *other != idx && channels_overlap(channels, other_channels)
+                        });
+                        if let Some((other, _)) = clash {
+                            let message = format!(
+                                "keyword \"{word}\" also starts flow \"{}\" at the same priority {}; give one flow a higher priority",
+                                flows[*other].1.flow, flow.priority
+                            );
+                            self.push(
+                                file.value_error(
+                                    &item_path(&path.key("keywords"), many, w),
+                                    message,
+                                ),
+                            );
                         }
+                        taken.push((idx, channels));
                     }
                 }
                 let when = match &trigger.when {
@@ -762,9 +795,10 @@ impl<'a> Compiler<'a> {
             return match regex::Regex::new(&format!("(?i){pattern}")) {
                 Ok(regex) => Some(Matcher::Regex(regex)),
                 Err(error) => {
-                    self.push(
-                        file.value_error(&path.key("regex"), format!("invalid regex: {error}")),
-                    );
+                    self.push(file.value_error(
+                        &path.key("regex"),
+                        format!("invalid regex: {}", last_line(&error.to_string())),
+                    ));
                     None
                 }
             };
@@ -926,26 +960,35 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn fallback(&mut self, options: &LoadOptions) -> Option<FlowIdx> {
-        match &options.fallback_flow {
-            None => self.flow_by_id.get("fallback").copied(),
-            Some(name) => {
-                let found = self.flow_by_id.get(name).copied();
-                if found.is_none() {
-                    let hint = did_you_mean(name, self.flow_by_id.keys().map(String::as_str));
-                    self.push(Diagnostic::error(
-                        &options.flows_dir,
-                        Position::new(1, 1),
-                        format!(
-                            "fallback_flow \"{name}\" is not defined in {}{hint}",
-                            options.flows_dir.display()
-                        ),
-                    ));
-                }
-                found
-            }
+    /// Resolves a flow named by a setting (`fallback_flow`, `error_flow`), reporting a missing
+    /// one at the setting in the config file when it came from one.
+    fn setting_flow(&mut self, setting: &str, name: Option<&str>) -> Option<FlowIdx> {
+        let name = name?;
+        let found = self.flow_by_id.get(name).copied();
+        if found.is_none() {
+            let hint = did_you_mean(name, self.flow_by_id.keys().map(String::as_str));
+            let (file, position) = self
+                .options
+                .places
+                .get(setting)
+                .cloned()
+                .unwrap_or_else(|| (self.options.flows_dir.clone(), Position::new(1, 1)));
+            let message = format!(
+                "{setting} \"{name}\" is not a flow in {}{hint}",
+                self.options.flows_dir.display()
+            );
+            self.push(Diagnostic::error(&file, position, message));
         }
+        found
     }
+}
+
+/// A flow that claimed a keyword, with the channels it serves (empty: all).
+type KeywordOwner<'a> = (FlowIdx, &'a [String]);
+
+/// True when two flows' `channels` share one; an empty list means every channel.
+fn channels_overlap(a: &[String], b: &[String]) -> bool {
+    a.is_empty() || b.is_empty() || a.iter().any(|c| b.contains(c))
 }
 
 /// `send` for a single message, `send[i]` for a list.
@@ -957,12 +1000,55 @@ fn item_path(path: &YamlPath, many: bool, index: usize) -> YamlPath {
     }
 }
 
-/// A script error at its place: the script file's own position, or offset by where inline code
-/// starts in a flow file (block scalars keep one indentation, so columns shift alike).
-fn script_error(file: &Path, inline_start: Option<Position>, error: &CompileError) -> Diagnostic {
-    let position = match inline_start {
-        None => Position::new(error.line, error.col),
-        Some(start) => Position::new(start.line + error.line - 1, start.col + error.col - 1),
+/// Where a script's text is, to turn Rhai's positions into the file's.
+enum ScriptPlace {
+    /// A file of its own: Rhai's positions are the file's.
+    File,
+    /// Inline in a flow file, starting at `content` (`None` for folded blocks, whose lines do
+    /// not map back; the error is then reported at `value` with the script's own line).
+    Inline {
+        content: Option<Position>,
+        value: Position,
+    },
+}
+
+/// A script error at the offending character (block scalars keep one indentation, so columns
+/// shift alike on every line).
+fn script_error(file: &Path, place: ScriptPlace, error: &CompileError) -> Diagnostic {
+    let (position, message) = match place {
+        ScriptPlace::File => (
+            Position::new(error.line, error.col),
+            format!("script error: {error}"),
+        ),
+        ScriptPlace::Inline {
+            content: Some(start),
+            ..
+        } => (
+            Position::new(start.line + error.line - 1, start.col + error.col - 1),
+            format!("script error: {error}"),
+        ),
+        ScriptPlace::Inline {
+            content: None,
+            value,
+        } => (
+            value,
+            format!(
+                "script error at line {} column {} of the script: {error}",
+                error.line, error.col
+            ),
+        ),
     };
-    Diagnostic::error(file, position, format!("script error: {error}"))
+    Diagnostic::error(file, position, message)
+}
+
+/// The last line of a multi-line library error, which says what is wrong without repeating
+/// (rewritten) input over several lines.
+fn last_line(text: &str) -> &str {
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(text)
+        .trim();
+    line.strip_prefix("error: ").unwrap_or(line)
 }

@@ -342,12 +342,16 @@ impl<'a> Turn<'a> {
         self.note(Note::Ended { flow });
     }
 
+    /// Reports a failed step and hands the contact to `error_flow` (unless that flow failed).
     fn fail(&mut self, target: Target, message: &str) {
         self.state.conversation = None;
         let (flow, step) = self.names(target);
         self.note(Note::Error {
             message: format!("flow \"{flow}\" step \"{step}\": {message}"),
         });
+        if let Some(error_flow) = self.bot.error_flow.filter(|&f| f != target.flow) {
+            self.start(error_flow, "error");
+        }
     }
 
     /// A step's body in the documented order: set, scripts, tags, send, remind.
@@ -432,10 +436,12 @@ impl<'a> Turn<'a> {
                 due: self.now + timeout.as_secs_i64(),
             });
         }
+        // Still the conversation that was answered: it keeps its start.
         let started_at = self
             .state
             .conversation
             .as_ref()
+            .filter(|c| c.flow == flow)
             .map_or(self.now, |c| c.started_at);
         self.state.conversation = Some(Conversation {
             flow,
@@ -482,7 +488,6 @@ impl<'a> Turn<'a> {
         };
         match answer::accept(ask.kind, message, &conversation.options) {
             Ok(value) => {
-                self.state.conversation = None;
                 if let Some(save) = &ask.save {
                     self.state.vars.insert(save.clone(), value);
                 }

@@ -26,8 +26,16 @@ pub fn parse_cron(expression: &str) -> Result<Schedule, String> {
             ));
         }
     };
-    Schedule::from_str(&translated)
-        .map_err(|error| format!("invalid cron \"{expression}\": {error}"))
+    Schedule::from_str(&translated).map_err(|error| {
+        let text = error.to_string();
+        let reason = text
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or(&text)
+            .trim();
+        format!("invalid cron \"{expression}\": {reason}")
+    })
 }
 
 /// Vixie numbers weekdays 0–7 from Sunday (0 and 7 both Sunday); the `cron` crate 1–7 from Sunday.

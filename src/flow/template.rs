@@ -124,6 +124,13 @@ pub fn display(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
         Value::String(text) => text.clone(),
+        Value::Number(number) => match number.as_f64() {
+            // 29.0 reads as 29 in a chat; fractions keep their digits.
+            Some(float) if number.is_f64() && float.fract() == 0.0 && float.abs() < 1e15 => {
+                format!("{float:.0}")
+            }
+            _ => number.to_string(),
+        },
         other => other.to_string(),
     }
 }
@@ -303,6 +310,13 @@ mod tests {
             render("[{{ vars.missing }}]", RenderMode::Typed),
             json!("[]")
         );
+    }
+
+    #[test]
+    fn whole_floats_read_as_whole_numbers() {
+        assert_eq!(display(&json!(29.0)), "29");
+        assert_eq!(display(&json!(29.5)), "29.5");
+        assert_eq!(display(&json!(-3)), "-3");
     }
 
     #[test]
