@@ -42,7 +42,8 @@ pub enum Input<'a> {
 }
 
 /// A timer the engine must set.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TimerRequest {
     /// Deliver [`Input::AskTimeout`] at `due`.
     AskTimeout {
@@ -139,6 +140,34 @@ struct Turn<'a> {
     message: Value,
     bindings: Option<Bindings>,
     effects: Effects,
+}
+
+impl TimerRequest {
+    /// Unix seconds when the timer is due.
+    #[must_use]
+    pub fn due(&self) -> i64 {
+        match self {
+            Self::AskTimeout { due, .. } | Self::StartFlow { due, .. } => *due,
+        }
+    }
+
+    /// The input the timer delivers when it fires.
+    #[must_use]
+    pub fn input(&self) -> Input<'_> {
+        match self {
+            Self::AskTimeout {
+                flow,
+                step,
+                asked_at,
+                ..
+            } => Input::AskTimeout {
+                flow,
+                step,
+                asked_at: *asked_at,
+            },
+            Self::StartFlow { flow, .. } => Input::StartFlow { flow },
+        }
+    }
 }
 
 impl<'a> Turn<'a> {

@@ -1,0 +1,403 @@
+//! The contract every store backend keeps, run against each of them (DESIGN §2), and what only a
+//! store on disk can promise: surviving a restart, one process per directory, and reporting a
+//! damaged record instead of panicking.
+//!
+//! Each check is a generic `async fn(S: Store)`; `contract!` turns it into one `#[tokio::test]`
+//! per backend, so a new backend is one more `contract!` line and a failure names both.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chatflow::flow::runtime::TimerRequest;
+use chatflow::flow::state::{ContactState, Conversation};
+use chatflow::store::{
+    ContactKey, Direction, LogEntry, MemoryStore, NewLogEntry, SledStore, Store, StoreError,
+    StoredTimer, TurnCommit,
+};
+use serde_json::json;
+use tempfile::TempDir;
+
+/// Runs every contract check against the store `$open()` returns, each as its own test.
+macro_rules! contract {
+    ($backend:ident, $open:path) => {
+        mod $backend {
+            checks!($open;
+                unknown_contact_has_no_state_log_or_timers,
+                committed_state_is_loaded_back,
+                same_id_on_another_channel_is_another_contact,
+                transcript_is_the_last_entries_oldest_first,
+                due_timers_are_the_due_ones_earliest_first_across_contacts,
+                fired_timer_goes_in_the_turn_that_adds_new_ones,
+                dropped_timer_never_comes_back,
+                negative_and_far_future_due_times_keep_their_order,
+                parallel_contacts_keep_each_log_in_commit_order,
+            );
+        }
+    };
+}
+
+/// One `#[tokio::test]` per check, on a fresh store (its directory, if any, lives as long).
+macro_rules! checks {
+    ($open:path; $($check:ident),+ $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $check() {
+            let (store, _dir) = $open();
+            super::$check(store).await;
+        }
+    )+};
+}
+
+contract!(memory, super::open_memory);
+contract!(sled, super::open_sled);
+
+fn open_memory() -> (MemoryStore, ()) {
+    (MemoryStore::new(), ())
+}
+
+fn open_sled() -> (SledStore, TempDir) {
+    let dir = TempDir::new().expect("a temporary directory");
+    let store = SledStore::open(dir.path()).expect("a fresh directory opens");
+    (store, dir)
+}
+
+// ---- the contract ----
+
+async fn unknown_contact_has_no_state_log_or_timers(store: impl Store) {
+    let ann = ann();
+    assert_eq!(store.load_contact(&ann).await.unwrap(), None);
+    assert!(store.transcript(&ann, 10).await.unwrap().is_empty());
+    assert!(store.due_timers(i64::MAX, 10).await.unwrap().is_empty());
+    assert_eq!(store.next_due().await.unwrap(), None);
+    store.drop_timer(42).await.unwrap();
+}
+
+async fn committed_state_is_loaded_back(store: impl Store) {
+    let ann = ann();
+    let mut state = ContactState::new(&ann.channel, &ann.id);
+    state.name = Some("Ann".to_owned());
+    state.tags.insert("vip".to_owned());
+    state.vars.insert("size".to_owned(), json!("large"));
+    state.last_inbound_at = Some(1_700_000_000);
+    state.conversation = Some(Conversation {
+        flow: "pizza".to_owned(),
+        step: "address".to_owned(),
+        retries: 1,
+        asked_at: 1_700_000_000,
+        started_at: 1_699_999_990,
+        options: Vec::new(),
+    });
+    store.commit_turn(commit(state.clone())).await.unwrap();
+    assert_eq!(store.load_contact(&ann).await.unwrap(), Some(state.clone()));
+
+    state.conversation = None;
+    state.opted_out = true;
+    store.commit_turn(commit(state.clone())).await.unwrap();
+    assert_eq!(store.load_contact(&ann).await.unwrap(), Some(state));
+}
+
+async fn same_id_on_another_channel_is_another_contact(store: impl Store) {
+    let on_main = ContactKey::new("main", "15550001111");
+    let on_simulator = ContactKey::new("simulator", "15550001111");
+    store
+        .commit_turn(turn(&on_main, &["on main"]))
+        .await
+        .unwrap();
+    assert_eq!(store.load_contact(&on_simulator).await.unwrap(), None);
+
+    store
+        .commit_turn(turn(&on_simulator, &["on simulator"]))
+        .await
+        .unwrap();
+    let loaded = store.load_contact(&on_simulator).await.unwrap().unwrap();
+    assert_eq!(
+        (loaded.channel.as_str(), loaded.id.as_str()),
+        ("simulator", "15550001111")
+    );
+    assert_eq!(
+        texts(&store.transcript(&on_main, 10).await.unwrap()),
+        ["on main"]
+    );
+    assert_eq!(
+        texts(&store.transcript(&on_simulator, 10).await.unwrap()),
+        ["on simulator"]
+    );
+}
+
+async fn transcript_is_the_last_entries_oldest_first(store: impl Store) {
+    let ann = ContactKey::new("main", "123");
+    let longer_id = ContactKey::new("main", "1234");
+    let mut seqs = Vec::new();
+    for texts in [&["1", "2"][..], &["3"], &["4", "5"]] {
+        seqs.extend(store.commit_turn(turn(&ann, texts)).await.unwrap());
+        store
+            .commit_turn(turn(&longer_id, &["other"]))
+            .await
+            .unwrap();
+    }
+    assert!(seqs.windows(2).all(|pair| pair[0] < pair[1]), "{seqs:?}");
+
+    let all = store.transcript(&ann, 100).await.unwrap();
+    assert_eq!(texts(&all), ["1", "2", "3", "4", "5"]);
+    assert_eq!(all.iter().map(|entry| entry.seq).collect::<Vec<_>>(), seqs);
+    assert_eq!(all[0].direction, Direction::Inbound);
+    assert_eq!(
+        texts(&store.transcript(&ann, 3).await.unwrap()),
+        ["3", "4", "5"]
+    );
+    assert!(store.transcript(&ann, 0).await.unwrap().is_empty());
+    assert_eq!(
+        texts(&store.transcript(&longer_id, 100).await.unwrap()),
+        ["other"; 3]
+    );
+}
+
+async fn due_timers_are_the_due_ones_earliest_first_across_contacts(store: impl Store) {
+    let (ann, bob) = (ann(), bob());
+    store
+        .commit_turn(with_timers(&ann, &[300, 100]))
+        .await
+        .unwrap();
+    store
+        .commit_turn(with_timers(&bob, &[500, 200]))
+        .await
+        .unwrap();
+
+    let due = store.due_timers(300, 10).await.unwrap();
+    assert_eq!(dues(&due), [100, 200, 300]);
+    let owners: Vec<&ContactKey> = due.iter().map(|timer| &timer.contact).collect();
+    assert_eq!(owners, [&ann, &bob, &ann]);
+    assert_eq!(dues(&store.due_timers(300, 2).await.unwrap()), [100, 200]);
+    assert!(store.due_timers(99, 10).await.unwrap().is_empty());
+    assert_eq!(store.next_due().await.unwrap(), Some(100));
+}
+
+async fn fired_timer_goes_in_the_turn_that_adds_new_ones(store: impl Store) {
+    let ann = ann();
+    store.commit_turn(with_timers(&ann, &[100])).await.unwrap();
+    let [fired] = <[StoredTimer; 1]>::try_from(store.due_timers(100, 10).await.unwrap()).unwrap();
+    assert_eq!(fired.timer, remind(100));
+
+    let mut handled = with_timers(&ann, &[200]);
+    handled.fired_timer = Some(fired.id);
+    handled.log = vec![said("reminded")];
+    store.commit_turn(handled).await.unwrap();
+
+    assert!(store.due_timers(150, 10).await.unwrap().is_empty());
+    let left = store.due_timers(i64::MAX, 10).await.unwrap();
+    assert_eq!(dues(&left), [200]);
+    assert_ne!(left[0].id, fired.id);
+    assert_eq!(store.next_due().await.unwrap(), Some(200));
+    assert_eq!(
+        texts(&store.transcript(&ann, 10).await.unwrap()),
+        ["reminded"]
+    );
+}
+
+async fn dropped_timer_never_comes_back(store: impl Store) {
+    store
+        .commit_turn(with_timers(&ann(), &[100, 200]))
+        .await
+        .unwrap();
+    let first = store.due_timers(100, 10).await.unwrap()[0].id;
+    store.drop_timer(first).await.unwrap();
+    store.drop_timer(first).await.unwrap();
+
+    assert_eq!(dues(&store.due_timers(i64::MAX, 10).await.unwrap()), [200]);
+    assert_eq!(store.next_due().await.unwrap(), Some(200));
+}
+
+async fn negative_and_far_future_due_times_keep_their_order(store: impl Store) {
+    let times = [i64::MAX, 4_102_444_800, 0, -1, -86_400, i64::MIN];
+    store
+        .commit_turn(with_timers(&ann(), &times))
+        .await
+        .unwrap();
+
+    let everything = store.due_timers(i64::MAX, 10).await.unwrap();
+    assert_eq!(
+        dues(&everything),
+        [i64::MIN, -86_400, -1, 0, 4_102_444_800, i64::MAX]
+    );
+    assert_eq!(
+        dues(&store.due_timers(-1, 10).await.unwrap()),
+        [i64::MIN, -86_400, -1]
+    );
+    assert_eq!(store.next_due().await.unwrap(), Some(i64::MIN));
+}
+
+async fn parallel_contacts_keep_each_log_in_commit_order<S: Store>(store: S) {
+    const CONTACTS: usize = 50;
+    const TURNS: usize = 20;
+    let store = Arc::new(store);
+    let tasks: Vec<_> = (0..CONTACTS)
+        .map(|n| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let contact = ContactKey::new("main", format!("1555000{n:04}"));
+                for turn_number in 0..TURNS {
+                    let mut commit = turn(&contact, &[&turn_number.to_string()]);
+                    commit
+                        .state
+                        .vars
+                        .insert("turns".to_owned(), json!(turn_number + 1));
+                    store.commit_turn(commit).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+
+    let expected: Vec<String> = (0..TURNS).map(|n| n.to_string()).collect();
+    for n in 0..CONTACTS {
+        let contact = ContactKey::new("main", format!("1555000{n:04}"));
+        let log = store.transcript(&contact, 100).await.unwrap();
+        assert_eq!(texts(&log), expected, "contact {n}");
+        assert!(log.windows(2).all(|pair| pair[0].seq < pair[1].seq));
+        let state = store.load_contact(&contact).await.unwrap().unwrap();
+        assert_eq!(state.vars["turns"], json!(TURNS));
+    }
+}
+
+// ---- only a store on disk ----
+
+#[tokio::test]
+async fn sled_keeps_everything_across_a_restart() {
+    let dir = TempDir::new().unwrap();
+    let ann = ann();
+    let mut commit = with_timers(&ann, &[100]);
+    commit.state.name = Some("Ann".to_owned());
+    commit.log = vec![said("hi"), said("hello Ann")];
+    let state = commit.state.clone();
+    let before = {
+        let store = SledStore::open(dir.path()).unwrap();
+        store.commit_turn(commit).await.unwrap()
+    };
+
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.load_contact(&ann).await.unwrap(), Some(state));
+    assert_eq!(
+        texts(&store.transcript(&ann, 10).await.unwrap()),
+        ["hi", "hello Ann"]
+    );
+    assert_eq!(dues(&store.due_timers(100, 10).await.unwrap()), [100]);
+
+    let after = store.commit_turn(turn(&ann, &["again"])).await.unwrap();
+    assert!(
+        after[0] > before[1],
+        "sequence numbers restarted: {before:?} then {after:?}"
+    );
+}
+
+#[tokio::test]
+async fn sled_directory_in_use_is_refused_with_what_to_do() {
+    let dir = TempDir::new().unwrap();
+    let first = SledStore::open(dir.path()).unwrap();
+
+    let error = SledStore::open(dir.path()).unwrap_err().to_string();
+    let expected = format!(
+        "data directory {} is in use by another chatflow process; stop it or choose another directory",
+        dir.path().display()
+    );
+    assert!(error.contains(&expected), "{error}");
+
+    drop(first);
+    SledStore::open(dir.path()).unwrap();
+}
+
+#[tokio::test]
+async fn sled_damaged_records_are_reported_not_panicked_on() {
+    let dir = TempDir::new().unwrap();
+    let ann = ContactKey::new("main", "123");
+    let seqs = {
+        let store = SledStore::open(dir.path()).unwrap();
+        store.commit_turn(with_timers(&ann, &[-5])).await.unwrap();
+        store.commit_turn(turn(&ann, &["hi"])).await.unwrap()
+    };
+    overwrite_every_record(dir.path(), b"\xff not json");
+
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_corrupt(store.load_contact(&ann).await, "contacts/main/123");
+    let log_key = format!("log/main/123/{}", seqs[0]);
+    assert_corrupt(store.transcript(&ann, 10).await, &log_key);
+    assert_corrupt(store.due_timers(0, 10).await, "timers/-5/");
+    assert_eq!(store.next_due().await.unwrap(), Some(-5));
+}
+
+// ---- helpers ----
+
+fn ann() -> ContactKey {
+    ContactKey::new("main", "15550001111")
+}
+
+fn bob() -> ContactKey {
+    ContactKey::new("main", "15550002222")
+}
+
+/// A turn that only saves `state`.
+fn commit(state: ContactState) -> TurnCommit {
+    TurnCommit {
+        state,
+        log: Vec::new(),
+        timers: Vec::new(),
+        fired_timer: None,
+    }
+}
+
+/// A turn of `contact` that logs `texts`.
+fn turn(contact: &ContactKey, texts: &[&str]) -> TurnCommit {
+    let mut turn = commit(ContactState::new(&contact.channel, &contact.id));
+    turn.log = texts.iter().map(|text| said(text)).collect();
+    turn
+}
+
+/// A turn of `contact` that sets reminders due at `times`.
+fn with_timers(contact: &ContactKey, times: &[i64]) -> TurnCommit {
+    let mut turn = turn(contact, &[]);
+    turn.timers = times.iter().map(|&due| remind(due)).collect();
+    turn
+}
+
+fn remind(due: i64) -> TimerRequest {
+    TimerRequest::StartFlow {
+        flow: "reminder".to_owned(),
+        due,
+    }
+}
+
+fn said(text: &str) -> NewLogEntry {
+    NewLogEntry {
+        at: 1_700_000_000,
+        direction: Direction::Inbound,
+        message: json!({"type": "text", "text": {"body": text}}),
+    }
+}
+
+fn texts(entries: &[LogEntry]) -> Vec<String> {
+    let body = |entry: &LogEntry| entry.message["text"]["body"].as_str().unwrap().to_owned();
+    entries.iter().map(body).collect()
+}
+
+fn dues(timers: &[StoredTimer]) -> Vec<i64> {
+    timers.iter().map(|timer| timer.timer.due()).collect()
+}
+
+/// Replaces the value of every record of every tree, as a damaged disk or a foreign writer might.
+fn overwrite_every_record(dir: &Path, garbage: &[u8]) {
+    let db = ::sled::open(dir).unwrap();
+    for name in ["contacts", "log", "timers"] {
+        let tree = db.open_tree(name).unwrap();
+        for key in tree.iter().keys() {
+            tree.insert(key.unwrap(), garbage).unwrap();
+        }
+    }
+    db.flush().unwrap();
+}
+
+fn assert_corrupt<T: std::fmt::Debug>(result: Result<T, StoreError>, key_start: &str) {
+    match result {
+        Err(StoreError::Corrupt { key, .. }) => assert!(key.starts_with(key_start), "{key}"),
+        other => panic!("expected a corrupt {key_start} record, got {other:?}"),
+    }
+}
