@@ -13,9 +13,9 @@ use crate::duration::Duration;
 use crate::flow::loader::{SourceFile, deserialize_at, parse_yaml};
 use crate::flow::runtime::{Input, TimerRequest};
 use crate::flow::{Bot, ContactState, handle};
-use crate::message::inbound::{Content, SharedLocation};
 use crate::message::outbound::Choice;
-use crate::message::{InboundMessage, dsl_form, meta};
+use crate::message::{InboundMessage, dsl_form};
+use crate::simulator::{Sender, SimulatedInput};
 use crate::source::{SourceMap, YamlPath};
 
 /// 2027-01-04T09:00:00Z, a Monday morning: the clock every test starts at.
@@ -78,35 +78,14 @@ pub struct TestStep {
     pub tags: Option<Vec<String>>,
 }
 
-/// What the user sends: text, or one of the keyed forms.
+/// What the user sends: text, or one of the simulator's keyed forms.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum UserTurn {
     /// Typed text.
     Text(String),
-    /// `{text | button | list | location | message}`.
-    Keyed(Box<KeyedTurn>),
-}
-
-/// The keyed forms of a user turn.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct KeyedTurn {
-    /// Typed text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    /// Tap the reply button with this id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub button: Option<String>,
-    /// Choose the list row with this id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub list: Option<String>,
-    /// Share a location.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub location: Option<SharedLocation>,
-    /// Any message object in the Meta Cloud API inbound shape.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<Value>,
+    /// `{text | button | list | location | message}`, as the HTTP simulator takes them.
+    Keyed(Box<SimulatedInput>),
 }
 
 /// The result of one test file.
@@ -213,25 +192,12 @@ impl Runner {
     fn fire_timers(&mut self, bot: &Bot) -> Vec<crate::message::Outbound> {
         let mut replies = Vec::new();
         loop {
-            self.timers.sort_by_key(due);
-            let Some(timer) = self.timers.first().filter(|t| due(t) <= self.now).cloned() else {
+            self.timers.sort_by_key(TimerRequest::due);
+            let Some(timer) = self.timers.first().filter(|t| t.due() <= self.now).cloned() else {
                 break;
             };
             self.timers.remove(0);
-            let input = match &timer {
-                TimerRequest::AskTimeout {
-                    flow,
-                    step,
-                    asked_at,
-                    ..
-                } => Input::AskTimeout {
-                    flow,
-                    step,
-                    asked_at: *asked_at,
-                },
-                TimerRequest::StartFlow { flow, .. } => Input::StartFlow { flow },
-            };
-            let effects = handle(bot, &mut self.state, input, due(&timer));
+            let effects = handle(bot, &mut self.state, timer.input(), timer.due());
             self.timers.extend(effects.timers);
             replies.extend(effects.replies.into_iter().map(|r| r.message));
         }
@@ -240,73 +206,23 @@ impl Runner {
 
     fn inbound(&mut self, turn: &UserTurn) -> Result<InboundMessage, String> {
         self.counter += 1;
-        let content = match turn {
-            UserTurn::Text(text) => Content::Text { body: text.clone() },
-            UserTurn::Keyed(keyed) => return self.keyed(keyed),
-        };
-        Ok(self.message(content))
-    }
-
-    fn keyed(&mut self, turn: &KeyedTurn) -> Result<InboundMessage, String> {
-        let title_of = |id: &str| {
-            self.last_options
-                .iter()
-                .find(|c| c.id == id)
-                .map_or_else(|| id.to_owned(), |c| c.title.clone())
-        };
-        let content = match turn {
-            KeyedTurn {
-                text: Some(body), ..
-            } => Content::Text { body: body.clone() },
-            KeyedTurn {
-                button: Some(id), ..
-            } => Content::ButtonReply {
-                id: id.clone(),
-                title: title_of(id),
-            },
-            KeyedTurn { list: Some(id), .. } => Content::ListReply {
-                id: id.clone(),
-                title: title_of(id),
-                description: None,
-            },
-            KeyedTurn {
-                location: Some(location),
-                ..
-            } => Content::Location(location.clone()),
-            KeyedTurn {
-                message: Some(object),
-                ..
-            } => {
-                let mut object = object.clone();
-                if let Value::Object(map) = &mut object {
-                    map.entry("from").or_insert_with(|| json!(self.state.id));
-                    map.entry("id")
-                        .or_insert_with(|| json!(format!("wamid.test{}", self.counter)));
-                    map.entry("timestamp")
-                        .or_insert_with(|| json!(self.now.to_string()));
-                }
-                return meta::parse_message(&object, self.state.name.as_deref())
-                    .map_err(|e| format!("invalid message: {e}"));
+        let text;
+        let input = match turn {
+            UserTurn::Text(body) => {
+                text = SimulatedInput::text(body.clone());
+                &text
             }
-            _ => {
-                return Err(
-                    "a user turn needs one of text, button, list, location, message".to_owned(),
-                );
-            }
+            UserTurn::Keyed(keyed) => keyed,
         };
-        Ok(self.message(content))
-    }
-
-    fn message(&self, content: Content) -> InboundMessage {
-        InboundMessage {
-            id: format!("wamid.test{}", self.counter),
-            from: self.state.id.clone(),
-            name: self.state.name.clone(),
-            timestamp: self.now,
-            content,
-            reply_to: None,
-            referral: None,
-        }
+        let id = format!("wamid.test{}", self.counter);
+        let sender = Sender {
+            from: &self.state.id,
+            name: self.state.name.as_deref(),
+            id: &id,
+            now: self.now,
+            options: &self.last_options,
+        };
+        input.to_message(sender).map_err(|error| error.to_string())
     }
 
     fn check(&self, step: &TestStep, actual: &[Value]) -> Result<(), String> {
@@ -354,12 +270,6 @@ impl Runner {
             }
         }
         Ok(())
-    }
-}
-
-fn due(timer: &TimerRequest) -> i64 {
-    match timer {
-        TimerRequest::AskTimeout { due, .. } | TimerRequest::StartFlow { due, .. } => *due,
     }
 }
 

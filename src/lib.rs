@@ -5,12 +5,17 @@
 //! server, the providers and the CLI are built on.
 #![forbid(unsafe_code)]
 
+pub mod chat;
 pub mod config;
 pub mod conversation_test;
 pub mod diagnostic;
 pub mod duration;
+pub mod engine;
 pub mod flow;
 pub mod message;
 pub mod script;
+pub mod server;
 pub mod shape;
+pub mod simulator;
 pub mod source;
+pub mod store;

@@ -10,6 +10,10 @@ use chatflow::config::Config;
 use chatflow::conversation_test;
 use chatflow::flow;
 
+mod cli;
+
+use cli::{chat, serve};
+
 #[derive(Parser)]
 #[command(
     name = "chatflow",
@@ -23,6 +27,27 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the engine: webhooks, the simulator and the admin API.
+    Serve {
+        /// The config file (default: ./chatflow.yaml when it exists, else built-in defaults).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Talk to the bots in the terminal, in process, no server needed.
+    Chat {
+        /// Your number.
+        #[arg(long = "as", default_value = "15550001111")]
+        phone: String,
+        /// Your profile name.
+        #[arg(long, default_value = "You")]
+        name: String,
+        /// Keep state in this directory (default: in memory; `serve` may hold ./data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// The config file (default: ./chatflow.yaml when it exists, else built-in defaults).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Load config, flows and scripts; print every problem as path:line:col: message.
     Validate {
         /// The config file (default: ./chatflow.yaml when it exists, else built-in defaults).
@@ -55,6 +80,22 @@ enum SchemaKind {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve { config } => {
+            runtime().and_then(|rt| rt.block_on(serve::serve(config.as_deref())))
+        }
+        Command::Chat {
+            phone,
+            name,
+            data,
+            config,
+        } => runtime().and_then(|rt| {
+            rt.block_on(chat::chat(
+                &phone,
+                &name,
+                data.as_deref(),
+                config.as_deref(),
+            ))
+        }),
         Command::Validate { config } => validate(config.as_deref()),
         Command::Test { files, config } => test(&files, config.as_deref()),
         Command::Schema { kind } => schema(kind),
@@ -68,8 +109,15 @@ fn main() -> ExitCode {
     }
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
 /// The config named, `./chatflow.yaml` when it exists, or the built-in defaults.
-fn load_config(path: Option<&Path>) -> Result<Config, ExitCode> {
+pub(crate) fn load_config(path: Option<&Path>) -> Result<Config, ExitCode> {
     let default = Path::new("chatflow.yaml");
     let path = path.or_else(|| default.exists().then_some(default));
     let Some(path) = path else {

@@ -1,34 +1,15 @@
 //! The routing order, tie-breaks, step movement, goto resolution and value typing of DESIGN §6,
 //! each shown on the smallest bot that exercises it.
 
-use std::path::Path;
+mod common;
 
-use chatflow::diagnostic::Diagnostics;
-use chatflow::flow::loader::parse_document;
-use chatflow::flow::{
-    Bot, ContactState, Effects, Input, LoadOptions, Note, compile::compile_documents, handle,
-};
+use chatflow::flow::{Bot, ContactState, Effects, Input, LoadOptions, Note, handle};
 use chatflow::message::inbound::Content;
 use chatflow::message::{InboundMessage, dsl_form};
+use common::bot;
 use serde_json::{Value, json};
 
 const NOW: i64 = 1_800_000_000;
-
-fn bot(files: &[&str]) -> Bot {
-    let mut diagnostics = Diagnostics::default();
-    let documents = files
-        .iter()
-        .enumerate()
-        .filter_map(|(i, text)| {
-            parse_document(Path::new(&format!("f{i}.yaml")), text, &mut diagnostics)
-        })
-        .collect();
-    assert!(!diagnostics.has_errors(), "{diagnostics}");
-    match compile_documents(documents, &LoadOptions::default()) {
-        Ok(loaded) => loaded.bot,
-        Err(diagnostics) => panic!("{diagnostics}"),
-    }
-}
 
 fn flow(id: &str, extra: &str, reply: &str) -> String {
     format!("flow: {id}\n{extra}\nsteps:\n  only:\n    send: {{ text: \"{reply}\" }}\n")
@@ -401,19 +382,11 @@ fn a_failing_step_hands_the_contact_to_the_error_flow() {
         "",
         "Something went wrong; type menu to start again.",
     );
-    let mut diagnostics = Diagnostics::default();
-    let documents = [broken, sorry.as_str()]
-        .iter()
-        .enumerate()
-        .filter_map(|(i, text)| {
-            parse_document(Path::new(&format!("f{i}.yaml")), text, &mut diagnostics)
-        })
-        .collect();
     let options = LoadOptions {
         error_flow: Some("oops".into()),
         ..LoadOptions::default()
     };
-    let b = compile_documents(documents, &options)
+    let b = common::compile(&[broken, &sorry], &options)
         .map(|l| l.bot)
         .unwrap_or_else(|d| panic!("{d}"));
     let effects = say(&b, &mut new_contact(), &text("go"));

@@ -1,20 +1,12 @@
 //! Where `validate` points for problems inside Rhai code and templates embedded in YAML: the
 //! exact character, whether the code is a block scalar, a quoted string or a plain one.
 
-use std::path::Path;
+mod common;
 
-use chatflow::diagnostic::Diagnostics;
 use chatflow::flow::LoadOptions;
-use chatflow::flow::compile::compile_documents;
-use chatflow::flow::loader::parse_document;
 
 fn problems(text: &str) -> Vec<String> {
-    let mut diagnostics = Diagnostics::default();
-    let documents = parse_document(Path::new("f.yaml"), text, &mut diagnostics)
-        .into_iter()
-        .collect();
-    assert!(diagnostics.0.is_empty(), "{diagnostics}");
-    match compile_documents(documents, &LoadOptions::default()) {
+    match common::compile(&[text], &LoadOptions::default()) {
         Ok(loaded) => loaded.warnings.iter().map(ToString::to_string).collect(),
         Err(diagnostics) => diagnostics.iter().map(ToString::to_string).collect(),
     }
@@ -23,13 +15,13 @@ fn problems(text: &str) -> Vec<String> {
 #[test]
 fn inline_rhai_errors_point_into_the_block_scalar() {
     let found = problems("flow: a\nsteps:\n  s:\n    rhai: |\n      let x = 1;\n      let y = ;\n");
-    assert_eq!(found, ["f.yaml:6:15: script error: Unexpected ';'"]);
+    assert_eq!(found, ["f0.yaml:6:15: script error: Unexpected ';'"]);
 }
 
 #[test]
 fn inline_rhai_errors_point_into_a_quoted_string() {
     let found = problems("flow: a\nsteps:\n  s:\n    rhai: \"vars.x = (;\"\n");
-    assert_eq!(found, ["f.yaml:4:22: script error: Unexpected ';'"]);
+    assert_eq!(found, ["f0.yaml:4:22: script error: Unexpected ';'"]);
 }
 
 #[test]
@@ -37,7 +29,7 @@ fn template_errors_name_the_expression_at_the_value() {
     let found = problems("flow: a\nsteps:\n  s:\n    send: { text: \"Hi {{ vars.x + }}\" }\n");
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(
-        found[0].starts_with("f.yaml:4:19: in `{{ vars.x + }}`"),
+        found[0].starts_with("f0.yaml:4:19: in `{{ vars.x + }}`"),
         "{found:?}"
     );
 }
@@ -49,7 +41,7 @@ fn unknown_names_in_conditions_are_caught_at_load() {
     );
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(
-        found[0].starts_with("f.yaml:4:11: in `varz.plan == 1`: Undefined variable: varz"),
+        found[0].starts_with("f0.yaml:4:11: in `varz.plan == 1`: Undefined variable: varz"),
         "{found:?}"
     );
 }
@@ -61,6 +53,6 @@ fn undefined_targets_suggest_the_close_name() {
     );
     assert_eq!(
         found[0],
-        "f.yaml:5:11: \"adress\" is neither a step of this flow nor a flow (did you mean \"address\"?)"
+        "f0.yaml:5:11: \"adress\" is neither a step of this flow nor a flow (did you mean \"address\"?)"
     );
 }

@@ -1,0 +1,4 @@
+//! The long-running commands of the binary: `serve` and `chat`.
+
+pub mod chat;
+pub mod serve;

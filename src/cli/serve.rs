@@ -1,0 +1,126 @@
+//! `chatflow serve`: config and flows loaded (refusing to start on any error), the store opened,
+//! the HTTP server and the timer loop run until SIGTERM or Ctrl-C, then shut down gracefully.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::sync::watch;
+
+use chatflow::config::Config;
+use chatflow::engine::{Engine, SystemClock};
+use chatflow::flow;
+use chatflow::server::{AdminAuth, AppState, app};
+use chatflow::store::SledStore;
+
+/// Runs the engine until a shutdown signal.
+pub async fn serve(config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let config = match crate::load_config(config) {
+        Ok(config) => config,
+        Err(code) => return Ok(code),
+    };
+    if config.admin_token.is_none() && !config.listen.ip().is_loopback() {
+        anyhow::bail!(
+            "listening on {} without admin_token would open /api to the network; set admin_token in chatflow.yaml or listen on 127.0.0.1",
+            config.listen
+        );
+    }
+    let bot = match flow::load(&config.load_options()) {
+        Ok(loaded) => {
+            for warning in loaded.warnings.iter() {
+                tracing::warn!(message = "Flow warning.", %warning);
+            }
+            loaded.bot
+        }
+        Err(diagnostics) => {
+            eprint!("{diagnostics}");
+            eprintln!(
+                "chatflow did not start: fix the problems above (chatflow validate lists them)"
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let store = SledStore::open(&config.data_dir)?;
+    let engine = Arc::new(Engine::new(bot, store, Arc::new(SystemClock)));
+    let state = Arc::new(AppState::new(
+        Arc::clone(&engine),
+        simulator_channels(&config),
+    ));
+    let router = app(
+        state,
+        AdminAuth {
+            token: config.admin_token.clone(),
+        },
+    );
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; is another server using it?",
+                config.listen
+            )
+        })?;
+    let address = listener.local_addr()?;
+    println!(
+        "chatflow listening on http://{address} (flows from {})",
+        config.flows_dir.display()
+    );
+
+    let (stop, stopped) = watch::channel(false);
+    let timers = tokio::spawn(Arc::clone(&engine).run_timers(wait_for(stopped.clone())));
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    server.await.context("the HTTP server failed")?;
+    let _ = timers.await;
+    tracing::info!("chatflow stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The channels the built-in simulator answers on.
+fn simulator_channels(config: &Config) -> Vec<String> {
+    let builtin = config.simulator.then(|| "simulator".to_owned());
+    let configured = config
+        .channels
+        .iter()
+        .filter(|c| c.provider == "simulator")
+        .map(|c| c.id.clone());
+    builtin.into_iter().chain(configured).collect()
+}
+
+async fn wait_for(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stopped| *stopped).await;
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CHATFLOW_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let colors = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colors)
+        .try_init();
+}

@@ -1,0 +1,262 @@
+//! The engine: one contact's messages handled strictly in arrival order, different contacts in
+//! parallel, each turn run through the pure runtime and committed in one store transaction.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+
+use serde_json::Value;
+use tokio::sync::{Notify, OwnedMutexGuard};
+
+use crate::flow::runtime::{Effects, Input, Note};
+use crate::flow::state::ContactState;
+use crate::flow::{Bot, handle};
+use crate::message::{InboundMessage, Reply};
+use crate::store::{
+    ContactKey, Direction, NewLogEntry, Store, StoreError, StoredTimer, TurnCommit,
+};
+
+/// Where the engine reads the time, so tests can move it.
+pub trait Clock: Send + Sync + 'static {
+    /// Unix seconds.
+    fn now(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+}
+
+/// Why a message could not be handled; nothing was committed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The input could not become a message.
+    #[error("{0}")]
+    Input(String),
+}
+
+/// The engine over a store `S`.
+pub struct Engine<S> {
+    bot: RwLock<Arc<Bot>>,
+    store: S,
+    locks: ContactLocks,
+    clock: Arc<dyn Clock>,
+    timers_changed: Notify,
+}
+
+impl<S: Store> Engine<S> {
+    /// An engine running `bot` on `store`.
+    pub fn new(bot: Bot, store: S, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            bot: RwLock::new(Arc::new(bot)),
+            store,
+            locks: ContactLocks::default(),
+            clock,
+            timers_changed: Notify::new(),
+        }
+    }
+
+    /// The bot currently running.
+    #[must_use]
+    pub fn bot(&self) -> Arc<Bot> {
+        match self.bot.read() {
+            Ok(bot) => Arc::clone(&bot),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// The store, for read-only views.
+    #[must_use]
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The current time.
+    #[must_use]
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Handles one message from `contact`, built from its state (so a tapped button can carry
+    /// the title it showed); returns the replies, committed with the new state.
+    ///
+    /// # Errors
+    /// The input is invalid or the store failed; nothing was committed.
+    pub async fn handle_message<F>(
+        &self,
+        contact: &ContactKey,
+        build: F,
+    ) -> Result<Vec<Reply>, EngineError>
+    where
+        F: FnOnce(&ContactState, i64) -> Result<InboundMessage, String>,
+    {
+        let _turn = self.locks.lock(contact).await;
+        let mut state = self.load_or_new(contact).await?;
+        let now = self.now();
+        let message = build(&state, now).map_err(EngineError::Input)?;
+        let bot = self.bot();
+        let effects = handle(&bot, &mut state, Input::Message(&message), now);
+        let inbound = NewLogEntry {
+            at: now,
+            direction: Direction::Inbound,
+            message: to_value(&message),
+        };
+        self.commit(contact, state, Some(inbound), effects, None)
+            .await
+    }
+
+    /// Fires every timer due now, each in its contact's order; returns how many fired.
+    ///
+    /// # Errors
+    /// The store failed; timers not yet fired stay for the next round.
+    pub async fn fire_due_timers(&self) -> Result<usize, EngineError> {
+        let due = self.store.due_timers(self.now(), 256).await?;
+        let fired = due.len();
+        for timer in due {
+            self.fire(timer).await?;
+        }
+        Ok(fired)
+    }
+
+    async fn fire(&self, stored: StoredTimer) -> Result<(), EngineError> {
+        let _turn = self.locks.lock(&stored.contact).await;
+        let Some(mut state) = self.store.load_contact(&stored.contact).await? else {
+            return Ok(self.store.drop_timer(stored.id).await?);
+        };
+        let bot = self.bot();
+        let effects = handle(&bot, &mut state, stored.timer.input(), self.now());
+        self.commit(&stored.contact, state, None, effects, Some(stored.id))
+            .await?;
+        Ok(())
+    }
+
+    /// Runs due timers until `shutdown` resolves: sleeps until the next due time (at most a
+    /// minute), woken early when a turn sets an earlier timer.
+    pub async fn run_timers(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            if let Err(error) = self.fire_due_timers().await {
+                tracing::error!(message = "Timers could not fire; retrying.", %error);
+            }
+            let wait = match self.store.next_due().await {
+                Ok(Some(due)) => (due - self.now()).clamp(0, 60),
+                _ => 60,
+            };
+            let sleep = tokio::time::sleep(std::time::Duration::from_secs(wait.unsigned_abs()));
+            tokio::select! {
+                () = sleep => {}
+                () = self.timers_changed.notified() => {}
+                () = &mut shutdown => return,
+            }
+        }
+    }
+
+    async fn load_or_new(&self, contact: &ContactKey) -> Result<ContactState, StoreError> {
+        Ok(self
+            .store
+            .load_contact(contact)
+            .await?
+            .unwrap_or_else(|| ContactState::new(&contact.channel, &contact.id)))
+    }
+
+    async fn commit(
+        &self,
+        contact: &ContactKey,
+        state: ContactState,
+        inbound: Option<NewLogEntry>,
+        effects: Effects,
+        fired_timer: Option<u64>,
+    ) -> Result<Vec<Reply>, EngineError> {
+        let now = self.now();
+        let mut log: Vec<NewLogEntry> = inbound.into_iter().collect();
+        log.extend(effects.replies.iter().map(|reply| NewLogEntry {
+            at: now,
+            direction: Direction::Outbound,
+            message: to_value(reply),
+        }));
+        trace_notes(contact, &effects.notes);
+        let sets_timers = !effects.timers.is_empty();
+        self.store
+            .commit_turn(TurnCommit {
+                state,
+                log,
+                timers: effects.timers,
+                fired_timer,
+            })
+            .await?;
+        if sets_timers {
+            self.timers_changed.notify_one();
+        }
+        Ok(effects.replies)
+    }
+}
+
+fn to_value(value: &impl serde::Serialize) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+fn trace_notes(contact: &ContactKey, notes: &[Note]) {
+    for note in notes {
+        match note {
+            Note::Error { message } => {
+                tracing::warn!(message = "Flow step failed.", channel = %contact.channel, contact = %contact.id, error = %message);
+            }
+            other => {
+                tracing::debug!(channel = %contact.channel, contact = %contact.id, note = ?other)
+            }
+        }
+    }
+}
+
+/// Contacts' turn locks, held weakly so unused ones can be dropped.
+type LockShard = HashMap<ContactKey, Weak<tokio::sync::Mutex<()>>>;
+
+/// One async mutex per contact, created on demand and dropped when unused; sharded so taking
+/// one never contends on a global lock.
+struct ContactLocks {
+    shards: Box<[Mutex<LockShard>]>,
+    hasher: RandomState,
+}
+
+impl Default for ContactLocks {
+    fn default() -> Self {
+        Self {
+            shards: (0..64).map(|_| Mutex::default()).collect(),
+            hasher: RandomState::new(),
+        }
+    }
+}
+
+impl ContactLocks {
+    /// Waits for the contact's turn; waiters are served first come, first served.
+    async fn lock(&self, contact: &ContactKey) -> OwnedMutexGuard<()> {
+        let mutex = self.mutex(contact);
+        mutex.lock_owned().await
+    }
+
+    fn mutex(&self, contact: &ContactKey) -> Arc<tokio::sync::Mutex<()>> {
+        let index =
+            usize::try_from(self.hasher.hash_one(contact) % self.shards.len() as u64).unwrap_or(0);
+        let mut shard = match self.shards[index].lock() {
+            Ok(shard) => shard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(mutex) = shard.get(contact).and_then(Weak::upgrade) {
+            return mutex;
+        }
+        if shard.len() >= 1024 {
+            shard.retain(|_, weak| weak.strong_count() > 0);
+        }
+        let mutex = Arc::new(tokio::sync::Mutex::new(()));
+        shard.insert(contact.clone(), Arc::downgrade(&mutex));
+        mutex
+    }
+}

@@ -1,0 +1,101 @@
+//! The HTTP surface (DESIGN §5): the simulator, contact views and health, behind the admin
+//! auth rule of DESIGN §4. `app()` builds the router so tests call it without a socket.
+
+mod contacts;
+mod error;
+mod simulator;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+
+pub use error::{AnyJson, AppError};
+
+use crate::engine::Engine;
+use crate::store::Store;
+
+/// What the handlers share.
+pub struct AppState<S> {
+    /// The engine.
+    pub engine: Arc<Engine<S>>,
+    /// Channels served by the built-in simulator provider.
+    pub simulator_channels: Vec<String>,
+    /// Numbers simulated message ids, which must be unique like a provider's.
+    pub next_message: std::sync::atomic::AtomicU64,
+}
+
+impl<S> AppState<S> {
+    /// State for `engine`, with the simulator serving `simulator_channels`.
+    pub fn new(engine: Arc<Engine<S>>, simulator_channels: Vec<String>) -> Self {
+        Self {
+            engine,
+            simulator_channels,
+            next_message: std::sync::atomic::AtomicU64::new(1),
+        }
+    }
+}
+
+/// Who may call `/api/*`.
+#[derive(Debug, Clone, Default)]
+pub struct AdminAuth {
+    /// `None`: open (only allowed when listening on loopback, checked at startup).
+    pub token: Option<String>,
+}
+
+/// The router with every route.
+pub fn app<S: Store>(state: Arc<AppState<S>>, auth: AdminAuth) -> Router {
+    let api = Router::new()
+        .route(
+            "/api/simulator/messages",
+            post(simulator::post_message::<S>),
+        )
+        .route(
+            "/api/contacts/{channel}/{contact}",
+            get(contacts::get_contact::<S>),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            Arc::new(auth),
+            require_admin,
+        ));
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .merge(api)
+        .fallback(|| async { AppError::not_found("no such route; see DESIGN §5 for the routes") })
+        .with_state(state)
+}
+
+async fn require_admin(
+    State(auth): State<Arc<AdminAuth>>,
+    request: Request,
+    next: Next,
+) -> Result<Response, AppError> {
+    if let Some(token) = &auth.token {
+        let given = request
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
+            return Err(AppError::unauthorized());
+        }
+    }
+    Ok(next.run(request).await)
+}
+
+/// Compares secrets without leaking where they differ through timing.
+#[must_use]
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
