@@ -204,6 +204,16 @@ impl Config {
     }
 
     fn check(&self, file: &SourceFile, diagnostics: &mut Diagnostics) {
+        if parse_size(&self.body_limit).is_none() {
+            let path = YamlPath::root().key("body_limit");
+            diagnostics.push(file.value_error(
+                &path,
+                format!(
+                    "body_limit \"{}\" is not a size; write it like 4MiB, 512KB or 1000000",
+                    self.body_limit
+                ),
+            ));
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, channel) in self.channels.iter().enumerate() {
             if !seen.insert(&channel.id) {
@@ -213,7 +223,26 @@ impl Config {
                     format!("channel id \"{}\" is used twice", channel.id),
                 ));
             }
+            if channel.id == "simulator" && self.simulator {
+                let path = YamlPath::root().key("channels").index(i).key("id");
+                diagnostics.push(file.value_error(&path, "channel id \"simulator\" is the built-in simulator; pick another id or set simulator: false"));
+            }
+            if let Err(error) = crate::provider::registry::build_channel(channel) {
+                let item = YamlPath::root().key("channels").index(i);
+                let path = error
+                    .key
+                    .as_deref()
+                    .map_or_else(|| item.clone(), |key| item.key(key));
+                let message = format!("channel \"{}\": {}", channel.id, error.message);
+                diagnostics.push(file.error(&path, message));
+            }
         }
+    }
+
+    /// `body_limit` in bytes (checked at load, so the fallback is never used after it).
+    #[must_use]
+    pub fn body_limit_bytes(&self) -> usize {
+        parse_size(&self.body_limit).unwrap_or(crate::server::DEFAULT_BODY_LIMIT)
     }
 
     /// Channel ids the bot serves, the simulator included when enabled.
@@ -239,6 +268,27 @@ impl Config {
             channels: self.channel_ids(),
         }
     }
+}
+
+/// Reads a size such as `4MiB`, `512KB`, `3MB` or a plain number of bytes.
+fn parse_size(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: usize = number.parse().ok()?;
+    let factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1000,
+        "kib" => 1024,
+        "mb" => 1_000_000,
+        "mib" => 1024 * 1024,
+        "gb" => 1_000_000_000,
+        "gib" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    number.checked_mul(factor)
 }
 
 /// Replaces `${NAME}` with the variable's value; a missing variable is an error at its place.
@@ -292,6 +342,15 @@ mod tests {
     }
 
     #[test]
+    fn sizes_read_like_people_write_them() {
+        assert_eq!(parse_size("4MiB"), Some(4 * 1024 * 1024));
+        assert_eq!(parse_size("3 MB"), Some(3_000_000));
+        assert_eq!(parse_size("1000"), Some(1000));
+        assert_eq!(parse_size("lots"), None);
+        assert_eq!(parse_size("4 parsecs"), None);
+    }
+
+    #[test]
     fn defaults_match_the_documented_ones() {
         let config = Config::default();
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
@@ -314,6 +373,22 @@ mod tests {
         let errors = load("flow_dir: ./x\n", &|_| None).unwrap_err();
         assert!(
             errors[0].contains("did you mean \"flows_dir\""),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_misconfigured_channel_names_the_channel_and_key() {
+        let text = "channels:\n  - id: main\n    provider: meta\n    phone_number_id: \"1\"\n    acces_token: x\n    app_secret: y\n    verify_token: z\n";
+        let errors = load(text, &|_| None).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("channel \"main\": ") && errors[0].contains("acces_token"),
+            "{errors:?}"
+        );
+        let errors = load("channels:\n  - id: x\n    provider: metta\n", &|_| None).unwrap_err();
+        assert!(
+            errors[0].contains("unknown provider \"metta\" (did you mean \"meta\"?)"),
             "{errors:?}"
         );
     }

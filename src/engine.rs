@@ -11,7 +11,10 @@ use tokio::sync::{Notify, OwnedMutexGuard};
 use crate::flow::runtime::{Effects, Input, Note};
 use crate::flow::state::ContactState;
 use crate::flow::{Bot, handle};
-use crate::message::{InboundMessage, Reply};
+use crate::message::{InboundEvent, InboundMessage, Reply};
+use crate::outbox::{Job, Outbox};
+use crate::provider::degrade::degrade;
+use crate::provider::{Capabilities, Channel, Registry};
 use crate::store::{
     ContactKey, Direction, NewLogEntry, Store, StoreError, StoredTimer, TurnCommit,
 };
@@ -50,6 +53,8 @@ pub struct Engine<S> {
     locks: ContactLocks,
     clock: Arc<dyn Clock>,
     timers_changed: Notify,
+    channels: Arc<Registry>,
+    outbox: Option<Outbox>,
 }
 
 impl<S: Store> Engine<S> {
@@ -61,7 +66,70 @@ impl<S: Store> Engine<S> {
             locks: ContactLocks::default(),
             clock,
             timers_changed: Notify::new(),
+            channels: Arc::default(),
+            outbox: None,
         }
+    }
+
+    /// The engine sending through `channels`' providers via `outbox` (without it, replies
+    /// only go to the transcript, as for the simulator).
+    #[must_use]
+    pub fn with_channels(mut self, channels: Arc<Registry>, outbox: Outbox) -> Self {
+        self.channels = channels;
+        self.outbox = Some(outbox);
+        self
+    }
+
+    /// The configured channels.
+    #[must_use]
+    pub fn channels(&self) -> &Registry {
+        &self.channels
+    }
+
+    /// Handles one event of a provider webhook on `channel`.
+    ///
+    /// # Errors
+    /// The store failed; the webhook must not be acknowledged.
+    pub async fn handle_event(
+        &self,
+        channel: &Channel,
+        event: InboundEvent,
+    ) -> Result<(), EngineError> {
+        match event {
+            InboundEvent::Message(message) => {
+                let contact = ContactKey::new(&channel.id, &message.from);
+                self.handle_message(&contact, |_, _| Ok(message)).await?;
+            }
+            InboundEvent::Status(status) => {
+                let contact = ContactKey::new(&channel.id, &status.recipient);
+                self.handle_input(&contact, Input::Status(&status)).await?;
+            }
+            InboundEvent::Preference(change) => {
+                let contact = ContactKey::new(&channel.id, &change.contact);
+                let _turn = self.locks.lock(&contact).await;
+                let mut state = self.load_or_new(&contact).await?;
+                state.opted_out = change.opted_out;
+                self.commit(&contact, state, None, Effects::default(), None)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs an input that is not a user message (a status) for a known contact.
+    async fn handle_input(
+        &self,
+        contact: &ContactKey,
+        input: Input<'_>,
+    ) -> Result<(), EngineError> {
+        let _turn = self.locks.lock(contact).await;
+        let Some(mut state) = self.store.load_contact(contact).await? else {
+            return Ok(());
+        };
+        let bot = self.bot();
+        let effects = handle(&bot, &mut state, input, self.now());
+        self.commit(contact, state, None, effects, None).await?;
+        Ok(())
     }
 
     /// The bot currently running.
@@ -167,17 +235,26 @@ impl<S: Store> Engine<S> {
             .unwrap_or_else(|| ContactState::new(&contact.channel, &contact.id)))
     }
 
+    /// Degrades the replies for the contact's channel, commits the turn, then queues the sends.
     async fn commit(
         &self,
         contact: &ContactKey,
-        state: ContactState,
+        mut state: ContactState,
         inbound: Option<NewLogEntry>,
         effects: Effects,
         fired_timer: Option<u64>,
     ) -> Result<Vec<Reply>, EngineError> {
         let now = self.now();
+        let channel = self.channels.channel(&contact.channel).cloned();
+        let capabilities = channel
+            .as_ref()
+            .map_or(Capabilities::ALL, |c| c.provider.capabilities());
+        let replies = render_for(&capabilities, effects.replies, &mut state);
+        let inbound_id = inbound
+            .as_ref()
+            .and_then(|entry| entry.message["id"].as_str().map(str::to_owned));
         let mut log: Vec<NewLogEntry> = inbound.into_iter().collect();
-        log.extend(effects.replies.iter().map(|reply| NewLogEntry {
+        log.extend(replies.iter().map(|reply| NewLogEntry {
             at: now,
             direction: Direction::Outbound,
             message: to_value(reply),
@@ -195,8 +272,47 @@ impl<S: Store> Engine<S> {
         if sets_timers {
             self.timers_changed.notify_one();
         }
-        Ok(effects.replies)
+        if let (Some(channel), Some(outbox)) = (channel, &self.outbox)
+            && channel.provider.delivers()
+        {
+            let read = inbound_id
+                .and_then(|id| channel.provider.mark_read_request(&id))
+                .map(Job::Request);
+            let jobs = read.into_iter().chain(
+                replies
+                    .iter()
+                    .map(|reply| Job::Message(Box::new(reply.message.clone()))),
+            );
+            outbox.enqueue(&channel, contact, jobs.collect());
+        }
+        Ok(replies)
     }
+}
+
+/// The replies as the channel can show them; a degraded menu is remembered so a numbered or
+/// titled answer resolves to its option (routing step 4).
+fn render_for(
+    capabilities: &Capabilities,
+    replies: Vec<Reply>,
+    state: &mut ContactState,
+) -> Vec<Reply> {
+    if replies.is_empty() {
+        return replies;
+    }
+    state.degraded_menu.clear();
+    replies
+        .into_iter()
+        .map(|reply| {
+            let degraded = degrade(&reply.message, reply.fallback_text.as_deref(), capabilities);
+            if !degraded.menu.is_empty() {
+                state.degraded_menu = degraded.menu;
+            }
+            Reply {
+                message: degraded.message,
+                fallback_text: reply.fallback_text,
+            }
+        })
+        .collect()
 }
 
 fn to_value(value: &impl serde::Serialize) -> Value {

@@ -13,6 +13,8 @@ pub mod duration;
 pub mod engine;
 pub mod flow;
 pub mod message;
+pub mod outbox;
+pub mod provider;
 pub mod script;
 pub mod server;
 pub mod shape;

@@ -11,6 +11,7 @@ use tower::ServiceExt;
 
 use chatflow::engine::{Engine, SystemClock};
 use chatflow::flow::{self, LoadOptions};
+use chatflow::provider::http::HttpClient;
 use chatflow::server::{AdminAuth, AppState, app};
 use chatflow::store::MemoryStore;
 
@@ -22,7 +23,8 @@ fn router(token: Option<&str>) -> axum::Router {
     };
     let bot = flow::load(&options).unwrap_or_else(|d| panic!("{d}")).bot;
     let engine = Arc::new(Engine::new(bot, MemoryStore::new(), Arc::new(SystemClock)));
-    let state = Arc::new(AppState::new(engine, vec!["simulator".to_owned()]));
+    let http = HttpClient::new().expect("an HTTP client");
+    let state = Arc::new(AppState::new(engine, vec!["simulator".to_owned()], http));
     app(
         state,
         AdminAuth {

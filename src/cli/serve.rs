@@ -8,9 +8,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::sync::watch;
 
-use chatflow::config::Config;
 use chatflow::engine::{Engine, SystemClock};
 use chatflow::flow;
+use chatflow::outbox::Outbox;
+use chatflow::provider::Registry;
+use chatflow::provider::http::HttpClient;
 use chatflow::server::{AdminAuth, AppState, app};
 use chatflow::store::SledStore;
 
@@ -42,14 +44,19 @@ pub async fn serve(config: Option<&Path>) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    let registry = Arc::new(Registry::from_config(&config).map_err(|errors| {
+        let list: Vec<String> = errors.iter().map(|(_, error)| error.to_string()).collect();
+        anyhow::anyhow!("channels are misconfigured: {}", list.join("; "))
+    })?);
+    let http = HttpClient::new().context("cannot start the HTTP client")?;
     let store = SledStore::open(&config.data_dir)?;
-    let engine = Arc::new(Engine::new(bot, store, Arc::new(SystemClock)));
-    let state = Arc::new(AppState::new(
-        Arc::clone(&engine),
-        simulator_channels(&config),
-    ));
+    let engine = Engine::new(bot, store, Arc::new(SystemClock))
+        .with_channels(Arc::clone(&registry), Outbox::new(http.clone()));
+    let engine = Arc::new(engine);
+    let mut state = AppState::new(Arc::clone(&engine), registry.simulator_channels(), http);
+    state.body_limit = config.body_limit_bytes();
     let router = app(
-        state,
+        Arc::new(state),
         AdminAuth {
             token: config.admin_token.clone(),
         },
@@ -78,17 +85,6 @@ pub async fn serve(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     let _ = timers.await;
     tracing::info!("chatflow stopped");
     Ok(ExitCode::SUCCESS)
-}
-
-/// The channels the built-in simulator answers on.
-fn simulator_channels(config: &Config) -> Vec<String> {
-    let builtin = config.simulator.then(|| "simulator".to_owned());
-    let configured = config
-        .channels
-        .iter()
-        .filter(|c| c.provider == "simulator")
-        .map(|c| c.id.clone());
-    builtin.into_iter().chain(configured).collect()
 }
 
 async fn wait_for(mut stopped: watch::Receiver<bool>) {

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::flow::answer;
 use crate::flow::bot::{Bot, MessageTemplate, RemindAt, Step, Target};
+use crate::flow::normalize::normalize;
 use crate::flow::router::{RouteMatch, RouteQuery};
 use crate::flow::state::{ContactState, Conversation};
 use crate::flow::template::RenderMode;
@@ -173,7 +174,7 @@ impl TimerRequest {
 impl<'a> Turn<'a> {
     fn new(bot: &'a Bot, state: &'a mut ContactState, now: i64, input: Input<'_>) -> Self {
         let message = match input {
-            Input::Message(message) => message_view(message),
+            Input::Message(message) => message_view(message, &state.channel),
             _ => json!({}),
         };
         Self {
@@ -216,6 +217,12 @@ impl<'a> Turn<'a> {
             self.note(Note::Paused);
             return;
         }
+        let resolved = self.resolve_degraded_menu(message);
+        if let Some(resolved) = &resolved {
+            self.message = message_view(resolved, &self.state.channel);
+            self.invalidate();
+        }
+        let message = resolved.as_ref().unwrap_or(message);
         self.expire_abandoned();
         if self.state.conversation.is_some() {
             if let Some(hit) = self.route(message, true) {
@@ -232,6 +239,30 @@ impl<'a> Turn<'a> {
                 None => self.note(Note::Unrouted),
             },
         }
+    }
+
+    /// Routing step 4: after a menu was sent as numbered text, `2` or an option's title is
+    /// read as tapping that option, whether or not an ask waits.
+    fn resolve_degraded_menu(&self, message: &InboundMessage) -> Option<InboundMessage> {
+        let menu = &self.state.degraded_menu;
+        let Content::Text { body } = &message.content else {
+            return None;
+        };
+        let text = normalize(body);
+        let by_number = text
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|i| menu.get(i));
+        let choice = by_number.or_else(|| menu.iter().find(|c| normalize(&c.title) == text))?;
+        let content = Content::ButtonReply {
+            id: choice.id.clone(),
+            title: choice.title.clone(),
+        };
+        Some(InboundMessage {
+            content,
+            ..message.clone()
+        })
     }
 
     fn expire_abandoned(&mut self) {
@@ -581,8 +612,9 @@ fn parse_instant(text: &str) -> Result<i64, String> {
         })
 }
 
-/// `message` as templates see it.
-fn message_view(message: &InboundMessage) -> Value {
+/// `message` as templates see it; a media file's `url` is chatflow's own media route, which
+/// fetches it from the provider on demand (provider URLs expire in minutes).
+fn message_view(message: &InboundMessage, channel: &str) -> Value {
     let mut view = json!({
         "type": message.event_name(),
         "id": message.id,
@@ -595,7 +627,13 @@ fn message_view(message: &InboundMessage) -> Value {
         Content::Location(location) => Some(("location", serde_json::to_value(location))),
         Content::Order(order) => Some(("order", serde_json::to_value(order))),
         Content::FlowReply { response, .. } => Some(("flow_response", Ok(response.clone()))),
-        Content::Media(media) => Some(("media", serde_json::to_value(media))),
+        Content::Media(media) => {
+            let mut media = media.clone();
+            if let Some(id) = &media.id {
+                media.url = Some(format!("/api/media/{channel}/{id}"));
+            }
+            Some(("media", serde_json::to_value(media)))
+        }
         Content::Contacts { contacts } => Some(("contacts", Ok(Value::from(contacts.clone())))),
         Content::Reaction { emoji, message_id } => Some((
             "reaction",

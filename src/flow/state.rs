@@ -36,6 +36,10 @@ pub struct ContactState {
     /// Unix seconds of the last message from the contact (the 24-hour window).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_inbound_at: Option<i64>,
+    /// The options of the last menu sent as numbered text (on a provider that cannot render
+    /// menus), so `2` or a title answers it (routing step 4).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub degraded_menu: Vec<Choice>,
     /// The flow waiting for an answer, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation: Option<Conversation>,

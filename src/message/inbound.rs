@@ -18,6 +18,19 @@ pub enum InboundEvent {
     Message(InboundMessage),
     /// A message we sent was sent, delivered, read or failed.
     Status(DeliveryStatus),
+    /// A contact stopped or resumed marketing messages (Meta `user_preferences`).
+    Preference(PreferenceChange),
+}
+
+/// A contact's messaging preference, as the provider reported it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreferenceChange {
+    /// The contact (digits, or the provider's user id).
+    pub contact: String,
+    /// `true`: stop messaging them; `false`: they resumed.
+    pub opted_out: bool,
+    /// Unix seconds.
+    pub timestamp: i64,
 }
 
 /// A message from a user.

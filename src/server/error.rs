@@ -34,6 +34,14 @@ impl AppError {
         }
     }
 
+    /// Any status with a message for the client.
+    pub fn status(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
     /// 401: missing or wrong credentials.
     #[must_use]
     pub fn unauthorized() -> Self {

@@ -3,11 +3,14 @@
 
 mod contacts;
 mod error;
+mod media;
 mod simulator;
+mod webhooks;
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
@@ -17,6 +20,10 @@ use axum::routing::{get, post};
 pub use error::{AnyJson, AppError};
 
 use crate::engine::Engine;
+use crate::provider::http::HttpClient;
+
+/// Meta sends up to 3 MB; DESIGN §4's default.
+pub const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
 use crate::store::Store;
 
 /// What the handlers share.
@@ -27,15 +34,21 @@ pub struct AppState<S> {
     pub simulator_channels: Vec<String>,
     /// Numbers simulated message ids, which must be unique like a provider's.
     pub next_message: std::sync::atomic::AtomicU64,
+    /// The client media is fetched with.
+    pub http: HttpClient,
+    /// Largest webhook body accepted.
+    pub body_limit: usize,
 }
 
 impl<S> AppState<S> {
     /// State for `engine`, with the simulator serving `simulator_channels`.
-    pub fn new(engine: Arc<Engine<S>>, simulator_channels: Vec<String>) -> Self {
+    pub fn new(engine: Arc<Engine<S>>, simulator_channels: Vec<String>, http: HttpClient) -> Self {
         Self {
             engine,
             simulator_channels,
             next_message: std::sync::atomic::AtomicU64::new(1),
+            http,
+            body_limit: DEFAULT_BODY_LIMIT,
         }
     }
 }
@@ -58,18 +71,41 @@ pub fn app<S: Store>(state: Arc<AppState<S>>, auth: AdminAuth) -> Router {
             "/api/contacts/{channel}/{contact}",
             get(contacts::get_contact::<S>),
         )
+        .route(
+            "/api/media/{channel}/{media_id}",
+            get(media::get_media::<S>),
+        )
         .route_layer(middleware::from_fn_with_state(
             Arc::new(auth),
             require_admin,
         ));
+    let webhooks = Router::new()
+        .route(
+            "/webhooks/{channel}",
+            post(webhooks::receive::<S>).get(webhooks::handshake::<S>),
+        )
+        .layer(DefaultBodyLimit::max(state.body_limit));
     Router::new()
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
         )
         .merge(api)
+        .merge(webhooks)
         .fallback(|| async { AppError::not_found("no such route; see DESIGN §5 for the routes") })
         .with_state(state)
+}
+
+/// The configured channel `id`, or 404.
+fn channel<S: Store>(
+    state: &AppState<S>,
+    id: &str,
+) -> Result<Arc<crate::provider::Channel>, AppError> {
+    state.engine.channels().channel(id).cloned().ok_or_else(|| {
+        AppError::not_found(format!(
+            "no channel \"{id}\"; channels are configured in chatflow.yaml"
+        ))
+    })
 }
 
 async fn require_admin(

@@ -11,7 +11,9 @@ use std::sync::{Mutex, MutexGuard};
 use crate::flow::runtime::TimerRequest;
 use crate::flow::state::ContactState;
 
-use super::{ContactKey, LogEntry, NewLogEntry, Store, StoreError, StoredTimer, TurnCommit};
+use super::{
+    ContactKey, LogEntry, NewLogEntry, Store, StoreError, StoredTimer, TurnCommit, Unrecognized,
+};
 
 /// Conversation state, message log and timers held in process memory.
 #[derive(Debug, Default)]
@@ -47,6 +49,7 @@ struct Inner {
     timer_due: HashMap<u64, i64>,
     next_seq: u64,
     next_timer_id: u64,
+    unrecognized: Vec<Unrecognized>,
 }
 
 impl Inner {
@@ -128,5 +131,16 @@ impl Store for MemoryStore {
     async fn drop_timer(&self, id: u64) -> Result<(), StoreError> {
         self.lock()?.remove_timer(id);
         Ok(())
+    }
+
+    async fn record_unrecognized(&self, record: Unrecognized) -> Result<(), StoreError> {
+        self.lock()?.unrecognized.push(record);
+        Ok(())
+    }
+
+    async fn unrecognized(&self, limit: usize) -> Result<Vec<Unrecognized>, StoreError> {
+        let inner = self.lock()?;
+        let skip = inner.unrecognized.len().saturating_sub(limit);
+        Ok(inner.unrecognized[skip..].to_vec())
     }
 }

@@ -85,6 +85,20 @@ pub struct StoredTimer {
     pub timer: TimerRequest,
 }
 
+/// A webhook payload no provider module understood: acknowledged (so the provider stops
+/// retrying), kept, and counted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unrecognized {
+    /// The channel it came in on.
+    pub channel: String,
+    /// Unix seconds.
+    pub at: i64,
+    /// Why it was not handled.
+    pub reason: String,
+    /// The payload as received.
+    pub payload: Value,
+}
+
 /// Everything one handled input changes, committed at once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TurnCommit {
@@ -155,4 +169,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes a timer whose contact no longer exists or whose input cannot run.
     fn drop_timer(&self, id: u64) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Keeps a webhook payload that was acknowledged but not understood, for inspection.
+    fn record_unrecognized(
+        &self,
+        record: Unrecognized,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The last `limit` unrecognized payloads, oldest first.
+    fn unrecognized(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Unrecognized>, StoreError>> + Send;
 }

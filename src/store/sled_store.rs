@@ -24,7 +24,9 @@ use sled::{Db, Transactional, Tree};
 use crate::flow::runtime::TimerRequest;
 use crate::flow::state::ContactState;
 
-use super::{ContactKey, LogEntry, NewLogEntry, Store, StoreError, StoredTimer, TurnCommit};
+use super::{
+    ContactKey, LogEntry, NewLogEntry, Store, StoreError, StoredTimer, TurnCommit, Unrecognized,
+};
 
 /// Flipping the sign bit maps `i64` order onto unsigned byte order.
 const SIGN_BIT: u64 = 1 << 63;
@@ -39,6 +41,7 @@ pub struct SledStore {
     log: Tree,
     timers: Tree,
     timer_ids: Tree,
+    unrecognized: Tree,
 }
 
 impl SledStore {
@@ -59,6 +62,7 @@ impl SledStore {
             log: tree("log")?,
             timers: tree("timers")?,
             timer_ids: tree("timer_ids")?,
+            unrecognized: tree("unrecognized")?,
             db,
         })
     }
@@ -226,6 +230,30 @@ impl Store for SledStore {
         });
         result.map_err(|error| transaction_error("cannot drop a timer", error))?;
         self.flush().await
+    }
+
+    async fn record_unrecognized(&self, record: Unrecognized) -> Result<(), StoreError> {
+        let key = self.generate_id()?.to_be_bytes();
+        self.unrecognized
+            .insert(key, encode(&record)?)
+            .map_err(|error| backend("cannot record an unrecognized payload", &error))?;
+        self.flush().await
+    }
+
+    async fn unrecognized(&self, limit: usize) -> Result<Vec<Unrecognized>, StoreError> {
+        let mut records = self
+            .unrecognized
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|item| {
+                let (key, value) =
+                    item.map_err(|error| backend("cannot read unrecognized payloads", &error))?;
+                decode(&value, || format!("unrecognized/{}", hex::encode(&key)))
+            })
+            .collect::<Result<Vec<Unrecognized>, StoreError>>()?;
+        records.reverse();
+        Ok(records)
     }
 }
 
