@@ -216,6 +216,9 @@ pub struct DeliveryStatus {
     /// Why it failed, for `failed`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<StatusError>,
+    /// What the message costs, as the provider reports it (Meta `pricing`), kept as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<Value>,
 }
 
 /// Delivery progress of a sent message.

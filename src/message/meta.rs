@@ -143,6 +143,7 @@ struct WireStatus {
     recipient_id: Option<String>,
     recipient_user_id: Option<String>,
     errors: Option<Vec<WireError>>,
+    pricing: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -204,6 +205,7 @@ pub fn parse_status(object: &Value) -> Result<DeliveryStatus, MetaParseError> {
         )?,
         timestamp: timestamp(wire.timestamp.as_ref())?,
         errors: errors.collect(),
+        pricing: wire.pricing,
     })
 }
 
