@@ -2,78 +2,31 @@
 //! the same menu bot on a text-only generic channel with numbered menus. The providers' APIs are
 //! local axum servers on 127.0.0.1.
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+mod common;
 
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Request, StatusCode, Uri};
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::any;
 use hmac::{Hmac, Mac};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use tower::ServiceExt;
 
-use chatflow::config::Config;
-use chatflow::engine::{Engine, SystemClock};
-use chatflow::flow;
-use chatflow::outbox::Outbox;
-use chatflow::provider::Registry;
-use chatflow::provider::http::HttpClient;
-use chatflow::server::{AdminAuth, AppState, app};
-use chatflow::store::{ContactKey, MemoryStore, Store};
-
-/// What the mock provider received: path, headers, JSON body.
-type Captured = Arc<Mutex<Vec<(String, HeaderMap, Value)>>>;
-
-/// A provider API on 127.0.0.1 that accepts everything and remembers it.
-async fn mock_provider() -> (String, Captured) {
-    let captured: Captured = Arc::default();
-    let seen = Arc::clone(&captured);
-    let router = axum::Router::new().fallback(any(move |uri: Uri, headers: HeaderMap, body: Bytes| {
-        let seen = Arc::clone(&seen);
-        async move {
-            let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            let mut seen = seen.lock().expect("not poisoned");
-            seen.push((uri.path().to_owned(), headers, body));
-            axum::Json(json!({"messaging_product": "whatsapp", "messages": [{"id": format!("wamid.OUT{}", seen.len())}]}))
-        }
-    }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a port");
-    let address = listener.local_addr().expect("an address");
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    (format!("http://{address}"), captured)
-}
+use chatflow::store::{ContactKey, Store};
+use common::harness::{Captured, Harness, harness, mock_provider, post, sent};
 
 const SECRET: &str = "app_secret";
 
-/// One provider channel per harness: the shipped bots have a schedule whose audience names no
-/// channel, which `validate` rightly refuses when several are configured.
-#[derive(Clone, Copy)]
-enum Provider {
-    Meta,
-    Generic,
+fn meta_channel(base: &str) -> String {
+    format!(
+        "  - id: main\n    provider: meta\n    base_url: {base}/v21.0\n    phone_number_id: \"106540352242922\"\n    access_token: meta-token\n    app_secret: {SECRET}\n    verify_token: verify-me\n"
+    )
 }
 
-fn config(base: &str, provider: Provider) -> Config {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let meta = format!(
-        r#"
-  - id: main
-    provider: meta
-    base_url: {base}/v21.0
-    phone_number_id: "106540352242922"
-    access_token: meta-token
-    app_secret: {SECRET}
-    verify_token: verify-me
-"#
-    );
-    let generic = format!(
-        r#"
-  - id: plain
+fn generic_channel(base: &str) -> String {
+    format!(
+        r#"  - id: plain
     provider: generic
     inbound: {{ from: /sender, name: /name, id: /id, text: /text }}
     inbound_secret_header: {{ name: X-Webhook-Secret, value: s3cret }}
@@ -82,45 +35,17 @@ fn config(base: &str, provider: Provider) -> Config {
       headers: {{ Authorization: "Key generic-key" }}
       body: {{ phone: "{{{{to}}}}", message: "{{{{text}}}}" }}
 "#
-    );
-    let channels = match provider {
-        Provider::Meta => meta,
-        Provider::Generic => generic,
-    };
-    let text = format!("flows_dir: {root}/flows\nscripts_dir: {root}/scripts\nchannels:{channels}");
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let path = dir.path().join("chatflow.yaml");
-    std::fs::write(&path, text).expect("config written");
-    Config::load(&path, &|_| None).unwrap_or_else(|d| panic!("{d}"))
+    )
 }
 
-struct Harness {
-    router: axum::Router,
-    engine: Arc<Engine<MemoryStore>>,
-    captured: Captured,
-}
-
-async fn harness(provider: Provider) -> Harness {
-    let (base, captured) = mock_provider().await;
-    harness_at(&base, captured, provider)
-}
-
-fn harness_at(base: &str, captured: Captured, provider: Provider) -> Harness {
-    let config = config(base, provider);
-    let bot = flow::load(&config.load_options())
-        .unwrap_or_else(|d| panic!("{d}"))
-        .bot;
-    let registry = Arc::new(Registry::from_config(&config).unwrap_or_else(|e| panic!("{e:?}")));
-    let http = HttpClient::new().expect("a client");
-    let engine = Engine::new(bot, MemoryStore::new(), Arc::new(SystemClock))
-        .with_channels(Arc::clone(&registry), Outbox::new(http.clone()));
-    let engine = Arc::new(engine);
-    let state = AppState::new(Arc::clone(&engine), registry.simulator_channels(), http);
-    Harness {
-        router: app(Arc::new(state), AdminAuth::default()),
-        engine,
-        captured,
-    }
+/// A mock Graph API and chatflow with one Meta channel pointing at it (one provider channel per
+/// harness: the shipped bots have a schedule whose audience names no channel, which validation
+/// rightly refuses when several are configured).
+async fn meta() -> (Harness, Captured) {
+    let (base, captured) =
+        mock_provider(json!({"messaging_product": "whatsapp", "messages": [{"id": "wamid.OUT1"}]}))
+            .await;
+    (harness(&meta_channel(&base)), captured)
 }
 
 fn sign(body: &[u8]) -> String {
@@ -138,49 +63,9 @@ fn meta_text(from: &str, id: &str, text: &str) -> Value {
     }}]}]})
 }
 
-async fn post(
-    router: &axum::Router,
-    path: &str,
-    body: &[u8],
-    headers: &[(&str, String)],
-) -> (StatusCode, Value) {
-    let mut request = Request::post(path)
-        .body(Body::from(body.to_vec()))
-        .expect("a request");
-    for (name, value) in headers {
-        let name = axum::http::HeaderName::from_bytes(name.as_bytes()).expect("a header name");
-        request
-            .headers_mut()
-            .insert(name, value.parse().expect("a header value"));
-    }
-    let response = router.clone().oneshot(request).await.expect("an answer");
-    let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("a body")
-        .to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
-
-/// Waits (bounded) until the mock has seen `count` requests.
-async fn sent(captured: &Captured, count: usize) -> Vec<(String, HeaderMap, Value)> {
-    for _ in 0..100 {
-        if captured.lock().expect("not poisoned").len() >= count {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    captured.lock().expect("not poisoned").clone()
-}
-
 #[tokio::test]
 async fn a_signed_meta_webhook_runs_the_flow_and_the_reply_reaches_the_graph_api() {
-    let h = harness(Provider::Meta).await;
+    let (h, captured) = meta().await;
     let body = meta_text("16505551234", "wamid.IN1", "hi").to_string();
     let (status, answer) = post(
         &h.router,
@@ -190,8 +75,8 @@ async fn a_signed_meta_webhook_runs_the_flow_and_the_reply_reaches_the_graph_api
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    let requests = sent(&h.captured, 1).await;
-    let (path, headers, body) = &requests[0];
+    let requests = sent(&captured, 1).await;
+    let (path, headers, body) = (&requests[0].uri, &requests[0].headers, &requests[0].json);
     assert_eq!(path, "/v21.0/106540352242922/messages");
     assert_eq!(headers["authorization"], "Bearer meta-token");
     assert_eq!(body["to"], "+16505551234");
@@ -204,7 +89,7 @@ async fn a_signed_meta_webhook_runs_the_flow_and_the_reply_reaches_the_graph_api
 
 #[tokio::test]
 async fn a_bad_or_missing_signature_is_refused_and_nothing_is_stored() {
-    let h = harness(Provider::Meta).await;
+    let (h, _) = meta().await;
     let body = meta_text("16505551234", "wamid.IN2", "hi").to_string();
     let (status, _) = post(
         &h.router,
@@ -229,7 +114,7 @@ async fn a_bad_or_missing_signature_is_refused_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn webhook_bad_input_gets_the_documented_answers() {
-    let h = harness(Provider::Meta).await;
+    let (h, _) = meta().await;
     let (status, _) = post(
         &h.router,
         "/webhooks/main",
@@ -259,7 +144,7 @@ async fn webhook_bad_input_gets_the_documented_answers() {
 
 #[tokio::test]
 async fn the_meta_handshake_answers_the_challenge_only_with_the_right_token() {
-    let h = harness(Provider::Meta).await;
+    let (h, _) = meta().await;
     let get = |token: &str| {
         Request::get(format!(
             "/webhooks/main?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token={token}"
@@ -292,7 +177,8 @@ async fn the_meta_handshake_answers_the_challenge_only_with_the_right_token() {
 
 #[tokio::test]
 async fn the_menu_bot_works_unchanged_on_a_text_only_channel_with_numbered_menus() {
-    let h = harness(Provider::Generic).await;
+    let (base, captured) = mock_provider(json!({"ok": true})).await;
+    let h = harness(&generic_channel(&base));
     let secret = [("x-webhook-secret", "s3cret".to_owned())];
     let message = |id: &str, text: &str| {
         json!({"sender": "+62 812-3456-7890", "name": "Budi", "id": id, "text": text}).to_string()
@@ -319,8 +205,8 @@ async fn the_menu_bot_works_unchanged_on_a_text_only_channel_with_numbered_menus
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    let requests = sent(&h.captured, 1).await;
-    let (path, headers, body) = &requests[0];
+    let requests = sent(&captured, 1).await;
+    let (path, headers, body) = (&requests[0].uri, &requests[0].headers, &requests[0].json);
     assert_eq!(path, "/generic/send");
     assert_eq!(headers["authorization"], "Key generic-key");
     assert_eq!(body["phone"], "6281234567890");
@@ -342,8 +228,8 @@ async fn the_menu_bot_works_unchanged_on_a_text_only_channel_with_numbered_menus
         &secret,
     )
     .await;
-    let requests = sent(&h.captured, 2).await;
-    let sizes = requests[1].2["message"].as_str().expect("a text menu");
+    let requests = sent(&captured, 2).await;
+    let sizes = requests[1].json["message"].as_str().expect("a text menu");
     assert!(
         sizes.contains("Which size, Budi?") && sizes.contains("2. Medium"),
         "{sizes}"
@@ -357,9 +243,9 @@ async fn the_menu_bot_works_unchanged_on_a_text_only_channel_with_numbered_menus
         &secret,
     )
     .await;
-    let requests = sent(&h.captured, 3).await;
+    let requests = sent(&captured, 3).await;
     assert_eq!(
-        requests[2].2["message"],
+        requests[2].json["message"],
         "How many large pizzas would you like?"
     );
 }
@@ -400,7 +286,7 @@ async fn media_provider() -> String {
 #[tokio::test]
 async fn a_customers_photo_is_fetched_from_the_provider_through_our_media_route() {
     let base = media_provider().await;
-    let h = harness_at(&base, Captured::default(), Provider::Meta);
+    let h = harness(&meta_channel(&base));
     let request = Request::get("/api/media/main/1003383421387256")
         .body(Body::empty())
         .expect("a request");

@@ -5,15 +5,20 @@
 //!
 //! A provider is wire types + mapping + its error codes (STYLE: one mechanism, many providers).
 
+pub mod chatapi;
 pub mod classify;
+pub mod decisiontelecom;
 pub mod degrade;
+pub mod digiworld;
 pub mod generic;
 pub mod http;
+pub mod ivosights;
 pub mod mapping;
 pub mod meta;
 pub mod registry;
 pub mod secret;
 pub mod simulator;
+pub mod socnet;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -196,6 +201,29 @@ pub trait Provider: Send + Sync + fmt::Debug {
     /// channel wants it.
     fn mark_read_request(&self, _message_id: &str) -> Option<HttpRequest> {
         None
+    }
+
+    /// A request to run when the engine starts, whose answer is a webhook body to handle
+    /// (Ivosights: webhooks the provider gave up delivering are pulled so none is lost).
+    fn pending_request(&self) -> Option<HttpRequest> {
+        None
+    }
+
+    /// A request that tells whether the provider account works, for the health check.
+    fn health_request(&self) -> Option<HttpRequest> {
+        None
+    }
+
+    /// Reads the health answer.
+    ///
+    /// # Errors
+    /// What is wrong with the account, in the provider's words.
+    fn read_health(&self, response: &HttpResponse) -> Result<(), String> {
+        if (200..300).contains(&response.status) {
+            Ok(())
+        } else {
+            Err(format!("HTTP {}", response.status))
+        }
     }
 
     /// The first request to fetch an inbound media file (Meta: look up its URL).

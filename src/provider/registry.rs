@@ -249,6 +249,28 @@ pub fn build_channel(channel: &crate::config::Channel) -> Result<Channel, Settin
             }
             (std::sync::Arc::new(super::simulator::Simulator), None)
         }
+        "ivosights" => (
+            std::sync::Arc::new(super::ivosights::Ivosights::from_settings(base_url, &own)?),
+            None,
+        ),
+        "chatapi" => (
+            std::sync::Arc::new(super::chatapi::ChatApi::from_settings(base_url, &own)?),
+            None,
+        ),
+        "decisiontelecom" => (
+            std::sync::Arc::new(super::decisiontelecom::DecisionTelecom::from_settings(
+                base_url, &own,
+            )?),
+            None,
+        ),
+        "digiworld" => (
+            std::sync::Arc::new(super::digiworld::Digiworld::from_settings(base_url, &own)?),
+            None,
+        ),
+        "socnet" => (
+            std::sync::Arc::new(super::socnet::Socnet::from_settings(base_url, &own)?),
+            None,
+        ),
         name if PLANNED.contains(&name) => {
             return Err(SettingsError::at(
                 "provider",

@@ -1,4 +1,8 @@
-//! Bots built from YAML text in the test itself, so each rule is shown on the smallest bot.
+//! Shared test helpers: bots built from YAML text in the test itself, so each rule is shown on
+//! the smallest bot, and (in `harness`) the end-to-end plumbing with a mock provider.
+
+#[allow(dead_code, reason = "only the end-to-end tests use it")]
+pub mod harness;
 
 use std::path::Path;
 
@@ -8,6 +12,7 @@ use chatflow::flow::loader::parse_document;
 use chatflow::flow::{Bot, LoadOptions, Loaded};
 
 /// Compiles flow files given as text (named `f0.yaml`, `f1.yaml`, …).
+#[allow(dead_code, reason = "not every test file uses every helper")]
 pub fn compile(files: &[&str], options: &LoadOptions) -> Result<Loaded, Diagnostics> {
     let mut diagnostics = Diagnostics::default();
     let documents = files
