@@ -14,9 +14,10 @@ use crate::flow::{Bot, handle};
 use crate::message::{InboundEvent, InboundMessage, Reply};
 use crate::outbox::{Job, Outbox};
 use crate::provider::degrade::degrade;
-use crate::provider::{Capabilities, Channel, Registry};
+use crate::provider::http::HttpClient;
+use crate::provider::{Capabilities, Channel, ParseError, Registry, RoutedEvent};
 use crate::store::{
-    ContactKey, Direction, NewLogEntry, Store, StoreError, StoredTimer, TurnCommit,
+    ContactKey, Direction, NewLogEntry, Store, StoreError, StoredTimer, TurnCommit, Unrecognized,
 };
 
 /// Where the engine reads the time, so tests can move it.
@@ -44,6 +45,26 @@ pub enum EngineError {
     /// The input could not become a message.
     #[error("{0}")]
     Input(String),
+}
+
+/// Why a webhook body could not be taken in.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// Not a body the provider accepts at all (400, nothing stored).
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// The store failed (the provider must retry).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// What one webhook body held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Ingested {
+    /// Events handled.
+    pub handled: usize,
+    /// Payloads acknowledged and recorded as unrecognized.
+    pub unrecognized: usize,
 }
 
 /// The engine over a store `S`.
@@ -84,6 +105,95 @@ impl<S: Store> Engine<S> {
     #[must_use]
     pub fn channels(&self) -> &Registry {
         &self.channels
+    }
+
+    /// Takes in one (verified) webhook body of `channel`: every event handled on the channel
+    /// it belongs to (Meta routes by `phone_number_id`), everything else recorded as
+    /// unrecognized. Returns once all of it is committed.
+    ///
+    /// # Errors
+    /// The body is unusable, or the store failed.
+    pub async fn ingest(
+        &self,
+        channel: &Arc<Channel>,
+        body: &[u8],
+    ) -> Result<Ingested, IngestError> {
+        let parsed = channel.parse(body)?;
+        let mut unrecognized: Vec<(String, Value)> = parsed
+            .unrecognized
+            .into_iter()
+            .map(|payload| ("not a message or status".to_owned(), payload))
+            .collect();
+        let mut handled = 0;
+        for routed in parsed.events {
+            let Some(target) = self.target(channel, &routed) else {
+                let reason = format!(
+                    "no channel has phone_number_id {}",
+                    routed.route.as_deref().unwrap_or_default()
+                );
+                unrecognized.push((reason, to_value(&routed.event)));
+                continue;
+            };
+            self.handle_event(&target, routed.event).await?;
+            handled += 1;
+        }
+        let now = self.now();
+        for (reason, payload) in &unrecognized {
+            let record = Unrecognized {
+                channel: channel.id.clone(),
+                at: now,
+                reason: reason.clone(),
+                payload: payload.clone(),
+            };
+            self.store
+                .record_unrecognized(record)
+                .await
+                .map_err(EngineError::from)?;
+        }
+        Ok(Ingested {
+            handled,
+            unrecognized: unrecognized.len(),
+        })
+    }
+
+    /// Pulls webhooks the providers gave up delivering while chatflow was down (Ivosights
+    /// keeps them for this), and takes them in; a failure is logged, not fatal.
+    pub async fn pull_pending(&self, http: &HttpClient) {
+        for channel in self.channels.all() {
+            let Some(request) = channel.provider.pending_request() else {
+                continue;
+            };
+            let pulled = match http.execute(&request).await {
+                Ok(response) if (200..300).contains(&response.status) => {
+                    self.ingest(channel, &response.body).await
+                }
+                Ok(response) => {
+                    tracing::warn!(message = "Pending notifications not pulled.", channel = %channel.id, status = response.status);
+                    continue;
+                }
+                Err(error) => {
+                    tracing::warn!(message = "Pending notifications not pulled.", channel = %channel.id, %error);
+                    continue;
+                }
+            };
+            match pulled {
+                Ok(ingested) => {
+                    tracing::info!(message = "Pending notifications taken in.", channel = %channel.id, handled = ingested.handled)
+                }
+                Err(error) => {
+                    tracing::warn!(message = "Pending notifications not usable.", channel = %channel.id, %error)
+                }
+            }
+        }
+    }
+
+    /// The channel an event belongs to: by routing key when it has one, else the webhook's own.
+    fn target(&self, own: &Arc<Channel>, routed: &RoutedEvent) -> Option<Arc<Channel>> {
+        match &routed.route {
+            None => Some(Arc::clone(own)),
+            Some(route) if own.route_key.as_deref() == Some(route) => Some(Arc::clone(own)),
+            Some(route) => self.channels.by_route(route).cloned(),
+        }
     }
 
     /// Handles one event of a provider webhook on `channel`.

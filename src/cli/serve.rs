@@ -53,6 +53,7 @@ pub async fn serve(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     let engine = Engine::new(bot, store, Arc::new(SystemClock))
         .with_channels(Arc::clone(&registry), Outbox::new(http.clone()));
     let engine = Arc::new(engine);
+    engine.pull_pending(&http).await;
     let mut state = AppState::new(Arc::clone(&engine), registry.simulator_channels(), http);
     state.body_limit = config.body_limit_bytes();
     let router = app(

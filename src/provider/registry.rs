@@ -182,6 +182,14 @@ impl Registry {
             .and_then(|id| self.channels.get(id))
     }
 
+    /// Every channel, sorted by id.
+    #[must_use]
+    pub fn all(&self) -> Vec<&std::sync::Arc<Channel>> {
+        let mut channels: Vec<_> = self.channels.values().collect();
+        channels.sort_by(|a, b| a.id.cmp(&b.id));
+        channels
+    }
+
     /// Ids of the channels whose provider is the simulator.
     #[must_use]
     pub fn simulator_channels(&self) -> Vec<String> {

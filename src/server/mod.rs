@@ -86,14 +86,41 @@ pub fn app<S: Store>(state: Arc<AppState<S>>, auth: AdminAuth) -> Router {
         )
         .layer(DefaultBodyLimit::max(state.body_limit));
     Router::new()
-        .route(
-            "/healthz",
-            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-        )
+        .route("/healthz", get(health::<S>))
         .merge(api)
         .merge(webhooks)
         .fallback(|| async { AppError::not_found("no such route; see DESIGN §5 for the routes") })
         .with_state(state)
+}
+
+/// `GET /healthz`: liveness; with `?detail=true` also asks each provider that has a health
+/// check (e.g. Digiworld's status) whether the account works.
+async fn health<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> axum::Json<serde_json::Value> {
+    if query.get("detail").is_none_or(|detail| detail != "true") {
+        return axum::Json(serde_json::json!({"status": "ok"}));
+    }
+    let mut channels = serde_json::Map::new();
+    for channel in state.engine.channels().all() {
+        let Some(request) = channel.provider.health_request() else {
+            continue;
+        };
+        let verdict = match state.http.execute(&request).await {
+            Ok(response) => channel.provider.read_health(&response),
+            Err(error) => Err(error.to_string()),
+        };
+        let shown = verdict.map_or_else(
+            |error| serde_json::json!({"status": "failing", "error": error}),
+            |()| serde_json::json!({"status": "ok"}),
+        );
+        channels.insert(channel.id.clone(), shown);
+    }
+    let healthy = channels.values().all(|c| c["status"] == "ok");
+    axum::Json(
+        serde_json::json!({"status": if healthy { "ok" } else { "degraded" }, "channels": channels}),
+    )
 }
 
 /// The configured channel `id`, or 404.

@@ -12,9 +12,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{AppError, AppState};
+use crate::engine::IngestError;
 use crate::provider::http::text_headers;
-use crate::provider::{Channel, Handshake, RoutedEvent, WebhookRequest};
-use crate::store::{Store, Unrecognized};
+use crate::provider::{Handshake, WebhookRequest};
+use crate::store::Store;
 
 /// Handles one provider webhook.
 pub async fn receive<S: Store>(
@@ -23,7 +24,6 @@ pub async fn receive<S: Store>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
-    let engine = &state.engine;
     let channel = super::channel(&state, &channel_id)?;
     let headers: Vec<(String, String)> = text_headers(&headers);
     let request = WebhookRequest {
@@ -37,50 +37,18 @@ pub async fn receive<S: Store>(
             format!("webhook refused: {error}"),
         ));
     }
-    let parsed = channel
-        .parse(&body)
-        .map_err(|error| AppError::bad_request(format!("webhook body is not usable: {error}")))?;
-    let now = engine.now();
-    let mut unrecognized: Vec<(String, Value)> = parsed
-        .unrecognized
-        .into_iter()
-        .map(|payload| ("not a message or status".to_owned(), payload))
-        .collect();
-    let (mut handled, events) = (0, parsed.events.len());
-    for routed in parsed.events {
-        match target(engine.channels(), &channel, &routed) {
-            Some(target) => {
-                engine.handle_event(&target, routed.event).await?;
-                handled += 1;
+    let ingested = state
+        .engine
+        .ingest(&channel, &body)
+        .await
+        .map_err(|error| match error {
+            IngestError::Parse(error) => {
+                AppError::bad_request(format!("webhook body is not usable: {error}"))
             }
-            None => {
-                let reason = format!(
-                    "no channel has phone_number_id {}",
-                    routed.route.as_deref().unwrap_or_default()
-                );
-                unrecognized.push((
-                    reason,
-                    serde_json::to_value(&routed.event).unwrap_or_default(),
-                ));
-            }
-        }
-    }
-    for (reason, payload) in &unrecognized {
-        let record = Unrecognized {
-            channel: channel.id.clone(),
-            at: now,
-            reason: reason.clone(),
-            payload: payload.clone(),
-        };
-        engine
-            .store()
-            .record_unrecognized(record)
-            .await
-            .map_err(crate::engine::EngineError::from)?;
-    }
-    tracing::debug!(channel = %channel.id, events, handled, unrecognized = unrecognized.len(), "webhook");
+            IngestError::Engine(error) => AppError::from(error),
+        })?;
     Ok(Json(
-        json!({ "handled": handled, "unrecognized": unrecognized.len() }),
+        json!({ "handled": ingested.handled, "unrecognized": ingested.unrecognized }),
     ))
 }
 
@@ -101,18 +69,5 @@ pub async fn handshake<S: Store>(
             "provider {} has no verification handshake",
             channel.provider.name()
         ))),
-    }
-}
-
-/// The channel an event belongs to: by routing key when it has one, else the webhook's own.
-fn target(
-    channels: &crate::provider::Registry,
-    own: &Arc<Channel>,
-    routed: &RoutedEvent,
-) -> Option<Arc<Channel>> {
-    match &routed.route {
-        None => Some(Arc::clone(own)),
-        Some(route) if own.route_key.as_deref() == Some(route) => Some(Arc::clone(own)),
-        Some(route) => channels.by_route(route).cloned(),
     }
 }
