@@ -95,18 +95,25 @@ impl Outbox {
         }
     }
 
-    async fn send(&self, channel: &Channel, contact: &ContactKey, job: Job) {
-        let request = match job {
-            Job::Request(request) => request,
-            Job::Message(message) => match channel.provider.send_request(&contact.id, &message) {
-                Ok(request) => request,
+    /// The request for `job`, built anew for every attempt (signed requests carry a timestamp).
+    fn request(channel: &Channel, contact: &ContactKey, job: &Job) -> Option<HttpRequest> {
+        match job {
+            Job::Request(request) => Some(request.clone()),
+            Job::Message(message) => match channel.provider.send_request(&contact.id, message) {
+                Ok(request) => Some(request),
                 Err(error) => {
                     tracing::error!(message = "Reply cannot be sent.", channel = %channel.id, contact = %contact.id, %error);
-                    return;
+                    None
                 }
             },
-        };
+        }
+    }
+
+    async fn send(&self, channel: &Channel, contact: &ContactKey, job: Job) {
         for attempt in 1..=MAX_ATTEMPTS {
+            let Some(request) = Self::request(channel, contact, &job) else {
+                return;
+            };
             let failure = match self.http.execute(&request).await {
                 Ok(response) => match channel.provider.read_response(&response) {
                     Ok(sent) => {

@@ -338,9 +338,9 @@ fn classifies_send_answers() {
         SendFailure::RateLimited(Some(Duration::from_secs(7)))
     );
     assert_eq!(limited.provider, "generic");
-    assert_eq!(limited.detail, r#"HTTP 429: {"error": "slow down"}"#);
+    assert_eq!(limited.detail, r#"http 429: {"error": "slow down"}"#);
     assert_eq!(failure(503, &[], "").decision, SendFailure::Retry);
-    assert_eq!(failure(500, &[], "oops").detail, "HTTP 500: oops");
+    assert_eq!(failure(500, &[], "oops").detail, "http 500: oops");
     assert_eq!(
         failure(400, &[], r#"{"error": "bad phone"}"#).decision,
         SendFailure::DoNotRetry

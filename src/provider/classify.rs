@@ -47,6 +47,35 @@ pub fn retry_after(value: Option<&str>) -> Option<Duration> {
     value?.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
+/// How much of an unexpected body goes into a failure's detail.
+const EXCERPT_CHARS: usize = 200;
+
+/// `http <status>: <said>` — what the provider's answer said, or else the start of its body
+/// (whitespace collapsed), for logs and the dead-letter list. Never holds the request URL,
+/// which may carry a token.
+#[must_use]
+pub fn failure_detail(response: &super::HttpResponse, said: Option<&str>) -> String {
+    let said = said.map_or_else(
+        || {
+            let text = String::from_utf8_lossy(&response.body);
+            let words: Vec<&str> = text.split_whitespace().collect();
+            words.join(" ").chars().take(EXCERPT_CHARS).collect()
+        },
+        str::to_owned,
+    );
+    match said.trim() {
+        "" => format!("http {}", response.status),
+        said => format!("http {}: {said}", response.status),
+    }
+}
+
+/// `http <status>` and the start of a body that is not the provider's error JSON (a proxy's
+/// error page, say).
+#[must_use]
+pub fn excerpt(response: &super::HttpResponse) -> String {
+    failure_detail(response, None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 //! mapping, an optional shared-secret header, and an outbound request template (DESIGN §7).
 //! It renders text only; the engine degrades everything else to text before it gets here.
 
+use crate::provider::classify::excerpt;
 use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
@@ -19,9 +20,6 @@ use crate::message::Outbound;
 /// so what still arrives has no text form (media by id without a caption, say).
 const NOT_TEXT: &str =
     "a generic channel sends text only, and this message has no text form; give it a fallback_text";
-
-/// How much of a failed response's body goes into the error, for the log and dead letters.
-const DETAIL_CHARS: usize = 300;
 
 /// A provider described entirely by its channel's config.
 #[derive(Debug, Clone)]
@@ -274,18 +272,9 @@ impl Provider for Generic {
         Err(SendError {
             provider: self.name(),
             decision: by_status(response.status, wait),
-            detail: detail(response),
+            detail: excerpt(response),
         })
     }
-}
-
-/// `HTTP 503: <start of the body>`.
-fn detail(response: &HttpResponse) -> String {
-    let body: String = String::from_utf8_lossy(&response.body)
-        .chars()
-        .take(DETAIL_CHARS)
-        .collect();
-    format!("HTTP {}: {}", response.status, body.trim())
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod classify;
 pub mod decisiontelecom;
 pub mod degrade;
 pub mod digiworld;
+pub mod encoding;
 pub mod generic;
 pub mod http;
 pub mod ivosights;

@@ -57,14 +57,6 @@ fn backticked(message: &str) -> Option<String> {
 const COMMON_KEYS: [&str; 3] = ["base_url", "rate_limit", "outside_window"];
 /// The inbound mapping keys, which every provider accepts (the generic one reads them itself).
 const MAPPING_KEYS: [&str; 2] = ["inbound", "inbound_secret_header"];
-/// Providers of DESIGN §7 that this version does not implement yet.
-const PLANNED: [&str; 5] = [
-    "ivosights",
-    "chatapi",
-    "decisiontelecom",
-    "digiworld",
-    "socnet",
-];
 /// Every provider name, for "did you mean".
 const PROVIDERS: [&str; 8] = [
     "meta",
@@ -235,69 +227,59 @@ pub fn build_channel(channel: &crate::config::Channel) -> Result<Channel, Settin
     let (common, own) = split_settings(&channel.provider, &channel.settings);
     let common: CommonSettings = read_settings(&common)?;
     let base_url = common.base_url.as_deref();
-    let (provider, route_key): (std::sync::Arc<dyn super::Provider>, Option<String>) = match channel
-        .provider
-        .as_str()
-    {
-        "meta" => {
-            let meta = super::meta::Meta::from_settings(base_url, &own)?;
-            let route = meta.phone_number_id().to_owned();
-            (std::sync::Arc::new(meta), Some(route))
-        }
-        "generic" => (
-            std::sync::Arc::new(super::generic::Generic::from_settings(base_url, &own)?),
-            None,
-        ),
-        "simulator" => {
-            if let Some(key) = own.keys().next() {
+    let (provider, route_key): (std::sync::Arc<dyn super::Provider>, Option<String>) =
+        match channel.provider.as_str() {
+            "meta" => {
+                let meta = super::meta::Meta::from_settings(base_url, &own)?;
+                let route = meta.phone_number_id().to_owned();
+                (std::sync::Arc::new(meta), Some(route))
+            }
+            "generic" => (
+                std::sync::Arc::new(super::generic::Generic::from_settings(base_url, &own)?),
+                None,
+            ),
+            "simulator" => {
+                if let Some(key) = own.keys().next() {
+                    return Err(SettingsError::at(
+                        key,
+                        format!("the simulator takes no key \"{key}\""),
+                    ));
+                }
+                (std::sync::Arc::new(super::simulator::Simulator), None)
+            }
+            "ivosights" => (
+                std::sync::Arc::new(super::ivosights::Ivosights::from_settings(base_url, &own)?),
+                None,
+            ),
+            "chatapi" => (
+                std::sync::Arc::new(super::chatapi::ChatApi::from_settings(base_url, &own)?),
+                None,
+            ),
+            "decisiontelecom" => (
+                std::sync::Arc::new(super::decisiontelecom::DecisionTelecom::from_settings(
+                    base_url, &own,
+                )?),
+                None,
+            ),
+            "digiworld" => (
+                std::sync::Arc::new(super::digiworld::Digiworld::from_settings(base_url, &own)?),
+                None,
+            ),
+            "socnet" => (
+                std::sync::Arc::new(super::socnet::Socnet::from_settings(base_url, &own)?),
+                None,
+            ),
+            name => {
+                let hint = crate::diagnostic::did_you_mean(name, PROVIDERS);
                 return Err(SettingsError::at(
-                    key,
-                    format!("the simulator takes no key \"{key}\""),
+                    "provider",
+                    format!(
+                        "unknown provider \"{name}\"{hint}; one of {}",
+                        PROVIDERS.join(", ")
+                    ),
                 ));
             }
-            (std::sync::Arc::new(super::simulator::Simulator), None)
-        }
-        "ivosights" => (
-            std::sync::Arc::new(super::ivosights::Ivosights::from_settings(base_url, &own)?),
-            None,
-        ),
-        "chatapi" => (
-            std::sync::Arc::new(super::chatapi::ChatApi::from_settings(base_url, &own)?),
-            None,
-        ),
-        "decisiontelecom" => (
-            std::sync::Arc::new(super::decisiontelecom::DecisionTelecom::from_settings(
-                base_url, &own,
-            )?),
-            None,
-        ),
-        "digiworld" => (
-            std::sync::Arc::new(super::digiworld::Digiworld::from_settings(base_url, &own)?),
-            None,
-        ),
-        "socnet" => (
-            std::sync::Arc::new(super::socnet::Socnet::from_settings(base_url, &own)?),
-            None,
-        ),
-        name if PLANNED.contains(&name) => {
-            return Err(SettingsError::at(
-                "provider",
-                format!(
-                    "provider \"{name}\" is not available in this version yet; use meta, generic or simulator"
-                ),
-            ));
-        }
-        name => {
-            let hint = crate::diagnostic::did_you_mean(name, PROVIDERS);
-            return Err(SettingsError::at(
-                "provider",
-                format!(
-                    "unknown provider \"{name}\"{hint}; one of {}",
-                    PROVIDERS.join(", ")
-                ),
-            ));
-        }
-    };
+        };
     Ok(Channel {
         id: channel.id.clone(),
         provider,

@@ -2,15 +2,13 @@
 //! about the failure, decided by `error.code` first (spec §4.5) because Meta reports rate limits
 //! as HTTP 400, and by the HTTP status only when the body carries no known code.
 
+use crate::provider::classify::excerpt;
 use std::time::Duration;
 
 use super::NAME;
 use super::wire::{ErrorResponse, GraphError, SendResponse};
 use crate::provider::classify::{by_status, retry_after};
 use crate::provider::{HttpResponse, SendError, SendFailure, Sent};
-
-/// How much of a body that is not Meta's error JSON (a proxy's HTML page) goes into the detail.
-const EXCERPT_CHARS: usize = 200;
 
 /// The provider's message id of an accepted send, or the classified failure.
 pub(super) fn read_response(response: &HttpResponse) -> Result<Sent, SendError> {
@@ -96,17 +94,6 @@ fn describe(error: &GraphError) -> String {
         detail.push(']');
     }
     detail
-}
-
-/// `http <status>` and the start of a body that is not Meta's error JSON.
-fn excerpt(response: &HttpResponse) -> String {
-    let text = String::from_utf8_lossy(&response.body);
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let body: String = words.join(" ").chars().take(EXCERPT_CHARS).collect();
-    match body.as_str() {
-        "" => format!("http {}", response.status),
-        _ => format!("http {}: {body}", response.status),
-    }
 }
 
 #[cfg(test)]

@@ -102,7 +102,7 @@ impl Provider for Meta {
     }
 
     fn media_request(&self, media_id: &str) -> Option<HttpRequest> {
-        Some(self.media_lookup(media_id))
+        self.media_lookup(media_id)
     }
 
     fn media_download(&self, lookup: &HttpResponse) -> Result<Option<HttpRequest>, BuildError> {

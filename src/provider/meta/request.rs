@@ -1,7 +1,7 @@
 //! The Graph API requests chatflow makes (spec §5): send a message, mark one read, and fetch an
 //! inbound media file in its two steps — all carrying the access token as a [`Secret`].
 
-use std::fmt::Write as _;
+use crate::provider::encoding::path_segment;
 
 use serde::Serialize;
 use serde_json::json;
@@ -32,14 +32,14 @@ impl Meta {
     }
 
     /// `GET /{media_id}`: where an inbound file can be downloaded.
-    pub(super) fn media_lookup(&self, media_id: &str) -> HttpRequest {
-        let url = format!("{}/{}", self.base_url, path_segment(media_id));
-        HttpRequest {
+    pub(super) fn media_lookup(&self, media_id: &str) -> Option<HttpRequest> {
+        let url = format!("{}/{}", self.base_url, path_segment(media_id)?);
+        Some(HttpRequest {
             method: "GET",
             url,
             headers: vec![self.authorization()],
             body: None,
-        }
+        })
     }
 
     /// `GET <url>` of the lookup's answer, with the same token (the URL alone is not enough).
@@ -113,19 +113,6 @@ fn to_json(body: &impl Serialize) -> Result<serde_json::Value, BuildError> {
         .map_err(|error| BuildError(format!("the message is not valid json: {error}")))
 }
 
-/// `id` percent-encoded for use as one path segment, so an id cannot reach another endpoint.
-fn path_segment(id: &str) -> String {
-    let mut segment = String::with_capacity(id.len());
-    for byte in id.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            segment.push(char::from(byte));
-        } else {
-            let _ = write!(segment, "%{byte:02X}");
-        }
-    }
-    segment
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -194,13 +181,13 @@ mod tests {
     #[test]
     fn fetches_media_in_two_steps_with_the_token() {
         let meta = meta();
-        let first = meta.media_lookup("1339522734477770");
+        let first = meta.media_lookup("1339522734477770").expect("a valid id");
         assert_eq!(
             (first.method, first.url.as_str()),
             ("GET", "https://graph.test/v24.0/1339522734477770")
         );
         assert_eq!(
-            meta.media_lookup("../me?x").url,
+            meta.media_lookup("../me?x").expect("a valid id").url,
             "https://graph.test/v24.0/..%2Fme%3Fx"
         );
         let answer = r#"{"url": "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1", "mime_type": "image/jpeg"}"#;
