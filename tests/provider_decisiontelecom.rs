@@ -183,23 +183,12 @@ fn text(body: &str) -> chatflow::message::Outbound {
 /// The request as the wire sees it, the credentials redacted; `template_params` is also shown
 /// decoded, since the API takes it as a JSON string.
 fn shown(request: &HttpRequest) -> Value {
-    let headers: Map<String, Value> = request
-        .headers
-        .iter()
-        .map(|(name, value)| {
-            let value = match value {
-                HeaderValue::Plain(text) => text.clone(),
-                HeaderValue::Secret(secret) => secret.to_string(),
-            };
-            (name.clone(), Value::String(value))
-        })
-        .collect();
+    let mut view = request.redacted();
     let params = request
         .body
         .as_ref()
         .and_then(|body| body["template_params"].as_str())
         .map(|params| serde_json::from_str::<Value>(params).expect("template_params is json"));
-    let mut view = json!({"method": request.method, "url": request.url, "headers": headers, "body": request.body});
     if let Some(params) = params {
         view["template_params decoded"] = params;
     }

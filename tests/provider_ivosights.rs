@@ -13,7 +13,7 @@ use chatflow::message::{MessageSpec, Outbound};
 use chatflow::provider::degrade::degrade;
 use chatflow::provider::ivosights::Ivosights;
 use chatflow::provider::{
-    HeaderValue, HttpRequest, HttpResponse, Parsed, Provider, VerifyError, WebhookRequest,
+    HttpRequest, HttpResponse, Parsed, Provider, VerifyError, WebhookRequest,
 };
 use serde_json::{Map, Value, json};
 
@@ -125,18 +125,7 @@ fn answers_bad_bodies_without_failing_the_webhook() {
 
 /// The request as the wire will see it, with the API key redacted.
 fn shown(request: &HttpRequest) -> Value {
-    let headers: Map<String, Value> = request
-        .headers
-        .iter()
-        .map(|(name, value)| {
-            let value = match value {
-                HeaderValue::Plain(text) => text.clone(),
-                HeaderValue::Secret(secret) => secret.to_string(),
-            };
-            (name.clone(), Value::String(value))
-        })
-        .collect();
-    json!({"method": request.method, "url": request.url, "headers": headers, "body": request.body})
+    request.redacted()
 }
 
 #[test]

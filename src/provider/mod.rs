@@ -113,6 +113,26 @@ pub struct HttpRequest {
     pub body: Option<Value>,
 }
 
+impl HttpRequest {
+    /// The request as JSON with secret header values redacted: what logs, the dead-letter list
+    /// and snapshot tests may show.
+    #[must_use]
+    pub fn redacted(&self) -> Value {
+        let headers: serde_json::Map<String, Value> = self
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let shown = match value {
+                    HeaderValue::Plain(text) => text.clone(),
+                    HeaderValue::Secret(secret) => secret.to_string(),
+                };
+                (name.clone(), Value::String(shown))
+            })
+            .collect();
+        serde_json::json!({"method": self.method, "url": self.url, "headers": headers, "body": self.body})
+    }
+}
+
 /// A header value that may be a secret.
 #[derive(Clone, PartialEq)]
 pub enum HeaderValue {
