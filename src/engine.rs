@@ -212,14 +212,21 @@ impl<S: Store> Engine<S> {
             }
             InboundEvent::Status(status) => {
                 let contact = ContactKey::new(&channel.id, &status.recipient);
-                self.handle_input(&contact, Input::Status(&status)).await?;
+                let key = format!(
+                    "status:{}:{}:{}",
+                    channel.id,
+                    status.message_id,
+                    status.status.as_str()
+                );
+                self.handle_input(&contact, Input::Status(&status), key)
+                    .await?;
             }
             InboundEvent::Preference(change) => {
                 let contact = ContactKey::new(&channel.id, &change.contact);
                 let _turn = self.locks.lock(&contact).await;
                 let mut state = self.load_or_new(&contact).await?;
                 state.opted_out = change.opted_out;
-                self.commit(&contact, state, None, Effects::default(), None)
+                self.commit(&contact, state, None, Effects::default(), None, None)
                     .await?;
             }
         }
@@ -231,14 +238,19 @@ impl<S: Store> Engine<S> {
         &self,
         contact: &ContactKey,
         input: Input<'_>,
+        dedupe_key: String,
     ) -> Result<(), EngineError> {
         let _turn = self.locks.lock(contact).await;
         let Some(mut state) = self.store.load_contact(contact).await? else {
             return Ok(());
         };
+        if self.store.seen(&dedupe_key).await? {
+            return Ok(());
+        }
         let bot = self.bot();
         let effects = handle(&bot, &mut state, input, self.now());
-        self.commit(contact, state, None, effects, None).await?;
+        self.commit(contact, state, None, effects, None, Some(dedupe_key))
+            .await?;
         Ok(())
     }
 
@@ -280,6 +292,11 @@ impl<S: Store> Engine<S> {
         let mut state = self.load_or_new(contact).await?;
         let now = self.now();
         let message = build(&state, now).map_err(EngineError::Input)?;
+        let dedupe_key = format!("message:{}:{}", contact.channel, message.id);
+        if self.store.seen(&dedupe_key).await? {
+            tracing::debug!(channel = %contact.channel, contact = %contact.id, id = %message.id, "redelivered message ignored");
+            return Ok(Vec::new());
+        }
         let bot = self.bot();
         let effects = handle(&bot, &mut state, Input::Message(&message), now);
         let inbound = NewLogEntry {
@@ -287,8 +304,15 @@ impl<S: Store> Engine<S> {
             direction: Direction::Inbound,
             message: to_value(&message),
         };
-        self.commit(contact, state, Some(inbound), effects, None)
-            .await
+        self.commit(
+            contact,
+            state,
+            Some(inbound),
+            effects,
+            None,
+            Some(dedupe_key),
+        )
+        .await
     }
 
     /// Fires every timer due now, each in its contact's order; returns how many fired.
@@ -311,7 +335,7 @@ impl<S: Store> Engine<S> {
         };
         let bot = self.bot();
         let effects = handle(&bot, &mut state, stored.timer.input(), self.now());
-        self.commit(&stored.contact, state, None, effects, Some(stored.id))
+        self.commit(&stored.contact, state, None, effects, Some(stored.id), None)
             .await?;
         Ok(())
     }
@@ -353,6 +377,7 @@ impl<S: Store> Engine<S> {
         inbound: Option<NewLogEntry>,
         effects: Effects,
         fired_timer: Option<u64>,
+        dedupe_key: Option<String>,
     ) -> Result<Vec<Reply>, EngineError> {
         let now = self.now();
         let channel = self.channels.channel(&contact.channel).cloned();
@@ -377,6 +402,7 @@ impl<S: Store> Engine<S> {
                 log,
                 timers: effects.timers,
                 fired_timer,
+                dedupe_key,
             })
             .await?;
         if sets_timers {

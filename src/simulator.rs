@@ -34,6 +34,34 @@ pub struct SimulatedInput {
     pub message: Option<Value>,
 }
 
+/// Unique simulated message ids, like a provider's: a prefix fixed per process start (so ids
+/// never repeat across restarts, which dedupe would take for redeliveries) and a counter.
+#[derive(Debug)]
+pub struct MessageIds {
+    prefix: String,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl MessageIds {
+    /// Ids starting with `kind` (`sim`, `chat`).
+    #[must_use]
+    pub fn new(kind: &str) -> Self {
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos());
+        Self {
+            prefix: format!("{kind}.{started:x}"),
+            next: std::sync::atomic::AtomicU64::new(1),
+        }
+    }
+
+    /// The next id.
+    pub fn next(&self) -> String {
+        let serial = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{}.{serial}", self.prefix)
+    }
+}
+
 /// Why a simulated message cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SimulatorError {

@@ -39,13 +39,15 @@ impl Clock for TestClock {
 }
 
 async fn say<S: Store>(engine: &Engine<S>, contact: &ContactKey, text: &str) -> Vec<String> {
+    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let id = format!("m{}", NEXT_ID.fetch_add(1, Ordering::SeqCst));
     let input = SimulatedInput::text(text);
     let replies = engine
         .handle_message(contact, |_, now| {
             let sender = Sender {
                 from: &contact.id,
                 name: None,
-                id: "m",
+                id: &id,
                 now,
                 options: &[],
             };

@@ -313,3 +313,45 @@ async fn a_customers_photo_is_fetched_from_the_provider_through_our_media_route(
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn a_redelivered_webhook_gets_200_and_no_second_reply() {
+    let (h, captured) = meta().await;
+    let body = meta_text("16505551234", "wamid.DUP", "hi").to_string();
+    let signature = [("x-hub-signature-256", sign(body.as_bytes()))];
+    let (first, answer) = post(&h.router, "/webhooks/main", body.as_bytes(), &signature).await;
+    assert_eq!(
+        (first, answer["handled"].as_u64()),
+        (StatusCode::OK, Some(1))
+    );
+    let again = post(&h.router, "/webhooks/main", body.as_bytes(), &signature).await;
+    assert_eq!(again.0, StatusCode::OK, "a redelivery is acknowledged");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(sent(&captured, 1).await.len(), 1, "one reply only");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_webhook_ten_times_at_once_yields_one_reply() {
+    let (h, captured) = meta().await;
+    let body = meta_text("16505559876", "wamid.TENFOLD", "hi").to_string();
+    let signature = sign(body.as_bytes());
+    let posts: Vec<_> = (0..10)
+        .map(|_| {
+            let (router, body, signature) = (h.router.clone(), body.clone(), signature.clone());
+            tokio::spawn(async move {
+                post(
+                    &router,
+                    "/webhooks/main",
+                    body.as_bytes(),
+                    &[("x-hub-signature-256", signature)],
+                )
+                .await
+            })
+        })
+        .collect();
+    for post in posts {
+        assert_eq!(post.await.expect("the task ends").0, StatusCode::OK);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(sent(&captured, 1).await.len(), 1, "one reply only");
+}

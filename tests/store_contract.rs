@@ -31,6 +31,7 @@ macro_rules! contract {
                 dropped_timer_never_comes_back,
                 negative_and_far_future_due_times_keep_their_order,
                 parallel_contacts_keep_each_log_in_commit_order,
+                a_committed_dedupe_key_is_seen,
             );
         }
     };
@@ -61,6 +62,15 @@ fn open_sled() -> (SledStore, TempDir) {
 }
 
 // ---- the contract ----
+
+async fn a_committed_dedupe_key_is_seen(store: impl Store) {
+    assert!(!store.seen("message:main:wamid.1").await.expect("readable"));
+    let mut turn = turn(&ann(), &["hi"]);
+    turn.dedupe_key = Some("message:main:wamid.1".to_owned());
+    store.commit_turn(turn).await.expect("committed");
+    assert!(store.seen("message:main:wamid.1").await.expect("readable"));
+    assert!(!store.seen("message:main:wamid.2").await.expect("readable"));
+}
 
 async fn unknown_contact_has_no_state_log_or_timers(store: impl Store) {
     let ann = ann();
@@ -342,6 +352,7 @@ fn commit(state: ContactState) -> TurnCommit {
         log: Vec::new(),
         timers: Vec::new(),
         fired_timer: None,
+        dedupe_key: None,
     }
 }
 

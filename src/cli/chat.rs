@@ -10,6 +10,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use chatflow::chat::{HELP, Line, parse_line, render};
 use chatflow::engine::{Engine, SystemClock};
 use chatflow::flow;
+use chatflow::simulator::MessageIds;
 use chatflow::store::{ContactKey, MemoryStore, SledStore, Store};
 
 /// Runs the terminal chat until `/quit` or end of input.
@@ -58,7 +59,7 @@ async fn talk<S: Store>(
 ) -> anyhow::Result<ExitCode> {
     println!("chatting as {} ({name}); /help for commands", contact.id);
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
-    let mut serial = 0u64;
+    let ids = MessageIds::new("chat");
     while let Some(line) = lines.next_line().await? {
         let input = match parse_line(&line) {
             Ok(Line::Send(input)) => input,
@@ -73,10 +74,9 @@ async fn talk<S: Store>(
                 continue;
             }
         };
-        serial += 1;
         let replies = engine
             .handle_message(&contact, |state, now| {
-                input.from_contact(state, Some(name), &format!("chat.{now}.{serial}"), now)
+                input.from_contact(state, Some(name), &ids.next(), now)
             })
             .await;
         match replies {

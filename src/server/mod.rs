@@ -33,7 +33,7 @@ pub struct AppState<S> {
     /// Channels served by the built-in simulator provider.
     pub simulator_channels: Vec<String>,
     /// Numbers simulated message ids, which must be unique like a provider's.
-    pub next_message: std::sync::atomic::AtomicU64,
+    pub message_ids: crate::simulator::MessageIds,
     /// The client media is fetched with.
     pub http: HttpClient,
     /// Largest webhook body accepted.
@@ -46,7 +46,7 @@ impl<S> AppState<S> {
         Self {
             engine,
             simulator_channels,
-            next_message: std::sync::atomic::AtomicU64::new(1),
+            message_ids: crate::simulator::MessageIds::new("sim"),
             http,
             body_limit: DEFAULT_BODY_LIMIT,
         }

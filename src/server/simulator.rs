@@ -51,18 +51,11 @@ pub async fn post_message<S: Store>(
     let contact = ContactKey::new(&request.channel, from.trim());
     let input = request.input;
     let name = request.name;
-    let serial = state
-        .next_message
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let id = state.message_ids.next();
     let replies = state
         .engine
         .handle_message(&contact, |contact_state, now| {
-            input.from_contact(
-                contact_state,
-                name.as_deref(),
-                &format!("sim.{now}.{serial}"),
-                now,
-            )
+            input.from_contact(contact_state, name.as_deref(), &id, now)
         })
         .await?;
     let replies: Vec<&Outbound> = replies.iter().map(|reply| &reply.message).collect();

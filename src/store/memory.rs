@@ -50,6 +50,7 @@ struct Inner {
     next_seq: u64,
     next_timer_id: u64,
     unrecognized: Vec<Unrecognized>,
+    seen: std::collections::HashSet<String>,
 }
 
 impl Inner {
@@ -95,6 +96,9 @@ impl Store for MemoryStore {
     async fn commit_turn(&self, commit: TurnCommit) -> Result<Vec<u64>, StoreError> {
         let contact = commit.contact();
         let mut inner = self.lock()?;
+        if let Some(key) = &commit.dedupe_key {
+            inner.seen.insert(key.clone());
+        }
         if let Some(id) = commit.fired_timer {
             inner.remove_timer(id);
         }
@@ -126,6 +130,10 @@ impl Store for MemoryStore {
 
     async fn next_due(&self) -> Result<Option<i64>, StoreError> {
         Ok(self.lock()?.timers.keys().next().map(|&(due, _)| due))
+    }
+
+    async fn seen(&self, dedupe_key: &str) -> Result<bool, StoreError> {
+        Ok(self.lock()?.seen.contains(dedupe_key))
     }
 
     async fn drop_timer(&self, id: u64) -> Result<(), StoreError> {

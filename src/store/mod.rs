@@ -110,6 +110,9 @@ pub struct TurnCommit {
     pub timers: Vec<TimerRequest>,
     /// The timer this turn handled, removed in the same transaction so it fires once.
     pub fired_timer: Option<u64>,
+    /// The provider's id of what the turn handled (message id, or status id and status),
+    /// remembered in the same transaction so a redelivery is recognized.
+    pub dedupe_key: Option<String>,
 }
 
 impl TurnCommit {
@@ -166,6 +169,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// The earliest due time of any timer, to sleep until it.
     fn next_due(&self) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
+
+    /// Whether a turn with this dedupe key was committed (a provider redelivering a webhook).
+    fn seen(&self, dedupe_key: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Removes a timer whose contact no longer exists or whose input cannot run.
     fn drop_timer(&self, id: u64) -> impl Future<Output = Result<(), StoreError>> + Send;

@@ -42,6 +42,7 @@ pub struct SledStore {
     timers: Tree,
     timer_ids: Tree,
     unrecognized: Tree,
+    seen: Tree,
 }
 
 impl SledStore {
@@ -63,6 +64,7 @@ impl SledStore {
             timers: tree("timers")?,
             timer_ids: tree("timer_ids")?,
             unrecognized: tree("unrecognized")?,
+            seen: tree("seen")?,
             db,
         })
     }
@@ -83,6 +85,8 @@ impl SledStore {
             log: self.prepare_log(&contact, commit.log)?,
             timers: self.prepare_timers(&contact, commit.timers)?,
             fired_timer: commit.fired_timer,
+            dedupe_key: commit.dedupe_key,
+            seen_at: chrono::Utc::now().timestamp(),
         })
     }
 
@@ -124,8 +128,17 @@ impl SledStore {
 
     /// Writes a prepared turn to all four trees at once.
     fn apply(&self, turn: &PreparedTurn) -> Result<(), StoreError> {
-        let trees = (&self.contacts, &self.log, &self.timers, &self.timer_ids);
-        let result = trees.transaction(|(contacts, log, timers, timer_ids)| {
+        let trees = (
+            &self.contacts,
+            &self.log,
+            &self.timers,
+            &self.timer_ids,
+            &self.seen,
+        );
+        let result = trees.transaction(|(contacts, log, timers, timer_ids, seen)| {
+            if let Some(key) = &turn.dedupe_key {
+                seen.insert(key.as_bytes(), &turn.seen_at.to_be_bytes())?;
+            }
             if let Some(id) = turn.fired_timer {
                 remove_timer(timers, timer_ids, id)?;
             }
@@ -222,6 +235,12 @@ impl Store for SledStore {
         Ok(Some(due))
     }
 
+    async fn seen(&self, dedupe_key: &str) -> Result<bool, StoreError> {
+        self.seen
+            .contains_key(dedupe_key.as_bytes())
+            .map_err(|error| backend("cannot read the dedupe list", &error))
+    }
+
     async fn drop_timer(&self, id: u64) -> Result<(), StoreError> {
         let trees = (&self.timers, &self.timer_ids);
         let result = trees.transaction(|(timers, timer_ids)| {
@@ -267,6 +286,9 @@ struct PreparedTurn {
     /// New timers, by id.
     timers: Vec<Record>,
     fired_timer: Option<u64>,
+    /// Remembered in `seen` with the time it was committed (for the expiry sweep).
+    dedupe_key: Option<String>,
+    seen_at: i64,
 }
 
 /// A record's number (log sequence or timer id), key and JSON value.
