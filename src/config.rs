@@ -82,6 +82,12 @@ pub struct OptOut {
     /// Words that opt a contact back in.
     #[serde(default = "default_start_words")]
     pub start: Vec<String>,
+    /// The confirmation sent after a stop word.
+    #[serde(default = "default_stop_reply")]
+    pub stop_reply: String,
+    /// The confirmation sent after a start word.
+    #[serde(default = "default_start_reply")]
+    pub start_reply: String,
 }
 
 impl Default for OptOut {
@@ -89,6 +95,8 @@ impl Default for OptOut {
         Self {
             stop: default_stop_words(),
             start: default_start_words(),
+            stop_reply: default_stop_reply(),
+            start_reply: default_start_reply(),
         }
     }
 }
@@ -137,6 +145,12 @@ fn default_log_retention() -> Duration {
 }
 fn default_stop_words() -> Vec<String> {
     vec!["STOP".to_owned(), "UNSUBSCRIBE".to_owned()]
+}
+fn default_stop_reply() -> String {
+    "You will get no more messages from us. Reply START to subscribe again.".to_owned()
+}
+fn default_start_reply() -> String {
+    "Welcome back! You will get our messages again.".to_owned()
 }
 fn default_start_words() -> Vec<String> {
     vec!["START".to_owned()]
@@ -266,6 +280,7 @@ impl Config {
             places: self.places.clone(),
             conversation_timeout: self.conversation_timeout,
             channels: self.channel_ids(),
+            opt_out: self.opt_out.clone(),
         }
     }
 }

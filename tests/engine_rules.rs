@@ -416,3 +416,34 @@ fn a_conversation_keeps_its_start_time_across_questions() {
         ("b", NOW, NOW + 60)
     );
 }
+
+#[test]
+fn stop_words_opt_out_of_engine_started_flows_before_anything_else() {
+    let waiting = "flow: ask\ntriggers: [{keywords: [go]}]\nsteps:\n  q:\n    send: { text: \"How many?\" }\n    ask: { type: integer }\n";
+    let b = bot(&[waiting, &flow("later", "", "reminder")]);
+    let mut state = new_contact();
+    say(&b, &mut state, &text("go"));
+    let effects = say(&b, &mut state, &text("Stop!"));
+    assert_eq!(
+        reply_texts(&effects),
+        ["You will get no more messages from us. Reply START to subscribe again."]
+    );
+    assert!(
+        state.opted_out && state.conversation.is_none(),
+        "a stop word ends the waiting ask"
+    );
+    let reminder = Input::StartFlow { flow: "later" };
+    assert!(
+        handle(&b, &mut state, reminder, NOW).replies.is_empty(),
+        "no engine-started message"
+    );
+    assert_eq!(
+        reply_texts(&say(&b, &mut state, &text("start"))),
+        ["Welcome back! You will get our messages again."]
+    );
+    assert!(!state.opted_out);
+    assert_eq!(
+        reply_texts(&handle(&b, &mut state, reminder, NOW)),
+        ["reminder"]
+    );
+}

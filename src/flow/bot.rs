@@ -34,6 +34,8 @@ pub struct Bot {
     pub error_flow: Option<FlowIdx>,
     /// An ask left unanswered this long counts as abandoned.
     pub conversation_timeout: Duration,
+    /// Opt-out and opt-in words (routing step 2).
+    pub opt_out: OptOutWords,
     /// The engine every template, condition and script runs on.
     pub engine: ScriptEngine,
 }
@@ -53,6 +55,38 @@ impl Bot {
             flow: flow_idx,
             step,
         })
+    }
+}
+
+/// Opt-out words, normalized, with their confirmations.
+#[derive(Debug, Default)]
+pub struct OptOutWords {
+    /// Words that stop engine-started messages to the contact.
+    pub stop: std::collections::HashSet<String>,
+    /// Words that resume them.
+    pub start: std::collections::HashSet<String>,
+    /// Sent after a stop word.
+    pub stop_reply: String,
+    /// Sent after a start word.
+    pub start_reply: String,
+}
+
+impl OptOutWords {
+    /// The config's words, normalized like any message text.
+    #[must_use]
+    pub fn new(config: &crate::config::OptOut) -> Self {
+        let words = |list: &[String]| {
+            list.iter()
+                .map(|w| crate::flow::normalize::normalize(w))
+                .filter(|w| !w.is_empty())
+                .collect()
+        };
+        Self {
+            stop: words(&config.stop),
+            start: words(&config.start),
+            stop_reply: config.stop_reply.clone(),
+            start_reply: config.start_reply.clone(),
+        }
     }
 }
 

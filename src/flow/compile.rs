@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use crate::diagnostic::{Diagnostic, Diagnostics, Position, Severity, did_you_mean};
 use crate::duration::Duration;
 use crate::flow::bot::{
-    Ask, Bot, Branch, FaqAnswer, FaqCollection, FaqEntry, Flow, FlowIdx, MessageTemplate, Remind,
-    RemindAt, Step, Target,
+    Ask, Bot, Branch, FaqAnswer, FaqCollection, FaqEntry, Flow, FlowIdx, MessageTemplate,
+    OptOutWords, Remind, RemindAt, Step, Target,
 };
 use crate::flow::loader::{Document, SourceFile, read_document, yaml_files};
 use crate::flow::model::{
@@ -38,6 +38,8 @@ pub struct LoadOptions {
     pub conversation_timeout: Duration,
     /// Configured channel ids (the simulator included), for `channels:` and audiences.
     pub channels: Vec<String>,
+    /// Opt-out and opt-in words and their confirmations.
+    pub opt_out: crate::config::OptOut,
 }
 
 impl Default for LoadOptions {
@@ -50,6 +52,7 @@ impl Default for LoadOptions {
             places: HashMap::new(),
             conversation_timeout: Duration::from_secs(24 * 3600),
             channels: vec!["simulator".to_owned()],
+            opt_out: crate::config::OptOut::default(),
         }
     }
 }
@@ -166,6 +169,7 @@ fn compile(
         fallback_flow,
         error_flow,
         conversation_timeout: options.conversation_timeout,
+        opt_out: OptOutWords::new(&options.opt_out),
         engine,
     })
 }

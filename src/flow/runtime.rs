@@ -97,6 +97,11 @@ pub enum Note {
     },
     /// Nothing matched and there is no fallback flow.
     Unrouted,
+    /// The contact sent an opt-out (or opt-in) word.
+    OptOut {
+        /// `true`: opted out.
+        opted_out: bool,
+    },
     /// A template, script or step failed; the flow ended.
     Error {
         /// What failed, with flow and step.
@@ -213,6 +218,9 @@ impl<'a> Turn<'a> {
         if let Some(name) = &message.name {
             self.state.name = Some(name.clone());
         }
+        if self.opt_out_word(message) {
+            return;
+        }
         if self.state.handoff {
             self.note(Note::Paused);
             return;
@@ -239,6 +247,35 @@ impl<'a> Turn<'a> {
                 None => self.note(Note::Unrouted),
             },
         }
+    }
+
+    /// Routing step 2: a stop word opts the contact out of engine-started messages (and ends
+    /// what they were doing), a start word opts them back in; each is confirmed.
+    fn opt_out_word(&mut self, message: &InboundMessage) -> bool {
+        let Content::Text { body } = &message.content else {
+            return false;
+        };
+        let word = normalize(body);
+        let words = &self.bot.opt_out;
+        let (opted_out, reply) = if words.stop.contains(&word) {
+            (true, words.stop_reply.clone())
+        } else if words.start.contains(&word) {
+            (false, words.start_reply.clone())
+        } else {
+            return false;
+        };
+        self.state.opted_out = opted_out;
+        self.state.conversation = None;
+        self.note(Note::OptOut { opted_out });
+        let text = crate::message::outbound::Text {
+            preview_url: None,
+            body: reply,
+        };
+        self.effects.replies.push(Reply {
+            message: crate::message::Outbound::Text { text },
+            fallback_text: None,
+        });
+        true
     }
 
     /// Routing step 4: after a menu was sent as numbered text, `2` or an option's title is
