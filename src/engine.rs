@@ -361,6 +361,37 @@ impl<S: Store> Engine<S> {
         }
     }
 
+    /// Sweeps the store hourly (and once at start) until `shutdown`: dedupe keys older than
+    /// `dedupe_window` and log entries older than `log_retention` go.
+    pub async fn run_sweeper(
+        self: Arc<Self>,
+        dedupe_window: crate::duration::Duration,
+        log_retention: crate::duration::Duration,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        loop {
+            let now = self.now();
+            let swept = self
+                .store
+                .sweep(
+                    now - dedupe_window.as_secs_i64(),
+                    now - log_retention.as_secs_i64(),
+                )
+                .await;
+            match swept {
+                Ok(swept) => tracing::debug!(?swept, "store swept"),
+                Err(error) => {
+                    tracing::error!(message = "Store sweep failed; retrying later.", %error)
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+                () = &mut shutdown => return,
+            }
+        }
+    }
+
     async fn load_or_new(&self, contact: &ContactKey) -> Result<ContactState, StoreError> {
         Ok(self
             .store
@@ -403,6 +434,7 @@ impl<S: Store> Engine<S> {
                 timers: effects.timers,
                 fired_timer,
                 dedupe_key,
+                committed_at: now,
             })
             .await?;
         if sets_timers {

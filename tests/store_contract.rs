@@ -32,6 +32,7 @@ macro_rules! contract {
                 negative_and_far_future_due_times_keep_their_order,
                 parallel_contacts_keep_each_log_in_commit_order,
                 a_committed_dedupe_key_is_seen,
+                a_sweep_forgets_old_dedupe_keys_and_log_entries_only,
             );
         }
     };
@@ -70,6 +71,26 @@ async fn a_committed_dedupe_key_is_seen(store: impl Store) {
     store.commit_turn(turn).await.expect("committed");
     assert!(store.seen("message:main:wamid.1").await.expect("readable"));
     assert!(!store.seen("message:main:wamid.2").await.expect("readable"));
+}
+
+async fn a_sweep_forgets_old_dedupe_keys_and_log_entries_only(store: impl Store) {
+    let mut old = turn(&ann(), &["old"]);
+    old.dedupe_key = Some("message:main:old".to_owned());
+    store.commit_turn(old).await.expect("committed");
+    let mut new = turn(&ann(), &["new"]);
+    new.log[0].at = 1_800_000_000;
+    new.dedupe_key = Some("message:main:new".to_owned());
+    new.committed_at = 1_800_000_000;
+    store.commit_turn(new).await.expect("committed");
+    let swept = store
+        .sweep(1_750_000_000, 1_750_000_000)
+        .await
+        .expect("swept");
+    assert_eq!((swept.dedupe_keys, swept.log_entries), (1, 1));
+    assert!(!store.seen("message:main:old").await.expect("readable"));
+    assert!(store.seen("message:main:new").await.expect("readable"));
+    let left = store.transcript(&ann(), 10).await.expect("readable");
+    assert_eq!(texts(&left), ["new"]);
 }
 
 async fn unknown_contact_has_no_state_log_or_timers(store: impl Store) {
@@ -353,6 +374,7 @@ fn commit(state: ContactState) -> TurnCommit {
         timers: Vec::new(),
         fired_timer: None,
         dedupe_key: None,
+        committed_at: 1_700_000_000,
     }
 }
 

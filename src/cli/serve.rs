@@ -78,12 +78,19 @@ pub async fn serve(config: Option<&Path>) -> anyhow::Result<ExitCode> {
 
     let (stop, stopped) = watch::channel(false);
     let timers = tokio::spawn(Arc::clone(&engine).run_timers(wait_for(stopped.clone())));
+    let sweeper = Arc::clone(&engine).run_sweeper(
+        config.dedupe_window,
+        config.log_retention,
+        wait_for(stopped.clone()),
+    );
+    let sweeper = tokio::spawn(sweeper);
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
         shutdown_signal().await;
         let _ = stop.send(true);
     });
     server.await.context("the HTTP server failed")?;
     let _ = timers.await;
+    let _ = sweeper.await;
     tracing::info!("chatflow stopped");
     Ok(ExitCode::SUCCESS)
 }

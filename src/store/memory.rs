@@ -12,7 +12,8 @@ use crate::flow::runtime::TimerRequest;
 use crate::flow::state::ContactState;
 
 use super::{
-    ContactKey, LogEntry, NewLogEntry, Store, StoreError, StoredTimer, TurnCommit, Unrecognized,
+    ContactKey, LogEntry, NewLogEntry, Store, StoreError, StoredTimer, Swept, TurnCommit,
+    Unrecognized,
 };
 
 /// Conversation state, message log and timers held in process memory.
@@ -50,7 +51,8 @@ struct Inner {
     next_seq: u64,
     next_timer_id: u64,
     unrecognized: Vec<Unrecognized>,
-    seen: std::collections::HashSet<String>,
+    /// Dedupe keys with the time they were committed.
+    seen: HashMap<String, i64>,
 }
 
 impl Inner {
@@ -97,7 +99,7 @@ impl Store for MemoryStore {
         let contact = commit.contact();
         let mut inner = self.lock()?;
         if let Some(key) = &commit.dedupe_key {
-            inner.seen.insert(key.clone());
+            inner.seen.insert(key.clone(), commit.committed_at);
         }
         if let Some(id) = commit.fired_timer {
             inner.remove_timer(id);
@@ -133,7 +135,23 @@ impl Store for MemoryStore {
     }
 
     async fn seen(&self, dedupe_key: &str) -> Result<bool, StoreError> {
-        Ok(self.lock()?.seen.contains(dedupe_key))
+        Ok(self.lock()?.seen.contains_key(dedupe_key))
+    }
+
+    async fn sweep(&self, seen_before: i64, log_before: i64) -> Result<Swept, StoreError> {
+        let mut inner = self.lock()?;
+        let keys = inner.seen.len();
+        inner.seen.retain(|_, at| *at >= seen_before);
+        let mut entries = 0;
+        for log in inner.logs.values_mut() {
+            let before = log.len();
+            log.retain(|entry| entry.at >= log_before);
+            entries += before - log.len();
+        }
+        Ok(Swept {
+            dedupe_keys: keys - inner.seen.len(),
+            log_entries: entries,
+        })
     }
 
     async fn drop_timer(&self, id: u64) -> Result<(), StoreError> {

@@ -99,6 +99,15 @@ pub struct Unrecognized {
     pub payload: Value,
 }
 
+/// What one sweep removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Dedupe keys forgotten.
+    pub dedupe_keys: usize,
+    /// Log entries removed.
+    pub log_entries: usize,
+}
+
 /// Everything one handled input changes, committed at once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TurnCommit {
@@ -113,6 +122,8 @@ pub struct TurnCommit {
     /// The provider's id of what the turn handled (message id, or status id and status),
     /// remembered in the same transaction so a redelivery is recognized.
     pub dedupe_key: Option<String>,
+    /// Unix seconds of the turn, which the dedupe key's expiry counts from.
+    pub committed_at: i64,
 }
 
 impl TurnCommit {
@@ -175,6 +186,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes a timer whose contact no longer exists or whose input cannot run.
     fn drop_timer(&self, id: u64) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Forgets dedupe keys committed before `seen_before` and log entries older than
+    /// `log_before`, so the store does not grow without bound; returns how many went.
+    fn sweep(
+        &self,
+        seen_before: i64,
+        log_before: i64,
+    ) -> impl Future<Output = Result<Swept, StoreError>> + Send;
 
     /// Keeps a webhook payload that was acknowledged but not understood, for inspection.
     fn record_unrecognized(

@@ -25,7 +25,8 @@ use crate::flow::runtime::TimerRequest;
 use crate::flow::state::ContactState;
 
 use super::{
-    ContactKey, LogEntry, NewLogEntry, Store, StoreError, StoredTimer, TurnCommit, Unrecognized,
+    ContactKey, LogEntry, NewLogEntry, Store, StoreError, StoredTimer, Swept, TurnCommit,
+    Unrecognized,
 };
 
 /// Flipping the sign bit maps `i64` order onto unsigned byte order.
@@ -86,7 +87,7 @@ impl SledStore {
             timers: self.prepare_timers(&contact, commit.timers)?,
             fired_timer: commit.fired_timer,
             dedupe_key: commit.dedupe_key,
-            seen_at: chrono::Utc::now().timestamp(),
+            seen_at: commit.committed_at,
         })
     }
 
@@ -239,6 +240,33 @@ impl Store for SledStore {
         self.seen
             .contains_key(dedupe_key.as_bytes())
             .map_err(|error| backend("cannot read the dedupe list", &error))
+    }
+
+    async fn sweep(&self, seen_before: i64, log_before: i64) -> Result<Swept, StoreError> {
+        let mut swept = Swept::default();
+        for item in &self.seen {
+            let (key, at) = item.map_err(|error| backend("cannot read the dedupe list", &error))?;
+            let at = at.as_ref().try_into().map_or(i64::MAX, i64::from_be_bytes);
+            if at < seen_before {
+                self.seen
+                    .remove(key)
+                    .map_err(|error| backend("cannot sweep the dedupe list", &error))?;
+                swept.dedupe_keys += 1;
+            }
+        }
+        for item in &self.log {
+            let (key, value) =
+                item.map_err(|error| backend("cannot read the message log", &error))?;
+            let entry: LogEntry = decode(&value, || format!("log/{}", hex::encode(&key)))?;
+            if entry.at < log_before {
+                self.log
+                    .remove(key)
+                    .map_err(|error| backend("cannot sweep the message log", &error))?;
+                swept.log_entries += 1;
+            }
+        }
+        self.flush().await?;
+        Ok(swept)
     }
 
     async fn drop_timer(&self, id: u64) -> Result<(), StoreError> {
