@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::classify::{by_status, retry_after};
 use super::degrade::degrade;
 use super::encoding::base64;
-use super::registry::{SettingsError, read_settings};
+use super::registry::{SettingsError, is_web_url, read_settings};
 use super::{
     BuildError, Capabilities, HeaderValue, HttpRequest, HttpResponse, ParseError, Parsed, Provider,
     RoutedEvent, Secret, SendError, SendFailure, Sent, VerifyError, WebhookRequest,
@@ -199,7 +199,7 @@ fn check_source_addr(source_addr: &str) -> Result<(), SettingsError> {
 
 /// A URL key must be http(s), or every send (or callback) would fail later.
 fn check_url(key: &str, url: &str) -> Result<(), SettingsError> {
-    if url.starts_with("https://") || url.starts_with("http://") {
+    if is_web_url(url) {
         return Ok(());
     }
     Err(SettingsError::at(

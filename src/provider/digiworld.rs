@@ -5,6 +5,7 @@
 //! mapping only (DESIGN §7).
 
 use crate::provider::classify::failure_detail;
+use crate::provider::registry::api_root;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -70,7 +71,7 @@ impl Digiworld {
         let settings: Settings = read_settings(settings)?;
         check_token(&settings.token)?;
         Ok(Self {
-            base_url: root(base_url)?,
+            base_url: api_root(base_url, DEFAULT_BASE_URL)?,
             token: settings.token,
             api_secret: settings.api_secret,
             clock: system_clock,
@@ -120,21 +121,6 @@ fn check_token(token: &Secret) -> Result<(), SettingsError> {
     Err(SettingsError::at(
         "token",
         "`token` must be the API token Digiworld gave you: letters, digits, `-`, `.`, `_` or `~`",
-    ))
-}
-
-/// The API root without its trailing slash.
-fn root(base_url: Option<&str>) -> Result<String, SettingsError> {
-    let url = base_url
-        .unwrap_or(DEFAULT_BASE_URL)
-        .trim()
-        .trim_end_matches('/');
-    if url.starts_with("https://") || url.starts_with("http://") {
-        return Ok(url.to_owned());
-    }
-    Err(SettingsError::at(
-        "base_url",
-        format!("`base_url` must be an http(s) url such as {DEFAULT_BASE_URL}, not {url:?}"),
     ))
 }
 

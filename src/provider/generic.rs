@@ -3,6 +3,7 @@
 //! It renders text only; the engine degrades everything else to text before it gets here.
 
 use crate::provider::classify::excerpt;
+use crate::provider::registry::is_web_url;
 use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
@@ -138,7 +139,7 @@ fn outbound_url(template: &str, base_url: Option<&str>) -> Result<String, Settin
         "base_url" => SettingsError::at("base_url", NO_BASE_URL),
         _ => unknown_placeholder("url", &name, "{{base_url}}"),
     })?;
-    if !(url.starts_with("https://") || url.starts_with("http://")) {
+    if !is_web_url(&url) {
         return Err(SettingsError::at(
             "outbound",
             format!("outbound.url \"{url}\" is not an http(s) URL"),

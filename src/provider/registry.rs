@@ -46,6 +46,27 @@ pub fn read_settings<T: DeserializeOwned>(
     })
 }
 
+/// A provider's API root from `base_url`, or its `default`, without a trailing slash.
+///
+/// # Errors
+/// The URL is not http(s), so every request would fail later.
+pub fn api_root(base_url: Option<&str>, default: &str) -> Result<String, SettingsError> {
+    let url = base_url.unwrap_or(default).trim().trim_end_matches('/');
+    if is_web_url(url) {
+        return Ok(url.to_owned());
+    }
+    Err(SettingsError::at(
+        "base_url",
+        format!("`base_url` must be an http(s) url such as {default}, not {url:?}"),
+    ))
+}
+
+/// True for `http://` and `https://` URLs, the only ones providers are reached at.
+#[must_use]
+pub fn is_web_url(url: &str) -> bool {
+    url.starts_with("https://") || url.starts_with("http://")
+}
+
 /// The first `` `name` `` in a serde message ("missing field `access_token`").
 fn backticked(message: &str) -> Option<String> {
     let start = message.find('`')? + 1;

@@ -4,6 +4,7 @@
 //! `inbound` mapping, which the registry applies before this provider is asked.
 
 use crate::provider::classify::excerpt;
+use crate::provider::registry::is_web_url;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -90,7 +91,7 @@ fn endpoint(base_url: Option<&str>) -> Result<String, SettingsError> {
             ),
         ));
     };
-    let web = url.starts_with("https://") || url.starts_with("http://");
+    let web = is_web_url(url);
     if !web || !url.ends_with("api.php") {
         return Err(SettingsError::at(
             "base_url",

@@ -1,6 +1,7 @@
 //! An Ivosights channel's settings (DESIGN §7): read strictly, so a misspelt key or a missing
 //! credential is reported by name when the server starts rather than as a 401 at the first send.
 
+use crate::provider::registry::api_root;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -49,7 +50,7 @@ pub(super) fn read(
             "`api_key` is empty; copy the API key from the developer section of the ivosights dashboard",
         ));
     }
-    let base_url = root(base_url)?;
+    let base_url = api_root(base_url, DEFAULT_BASE_URL)?;
     Ok(Ivosights {
         sandbox: base_url.ends_with(SANDBOX_SUFFIX),
         base_url,
@@ -82,23 +83,6 @@ fn webhook_id(id: String) -> Result<String, SettingsError> {
         ));
     }
     Ok(id)
-}
-
-/// The API root without its trailing slash.
-fn root(base_url: Option<&str>) -> Result<String, SettingsError> {
-    let url = base_url
-        .unwrap_or(DEFAULT_BASE_URL)
-        .trim()
-        .trim_end_matches('/');
-    if url.starts_with("https://") || url.starts_with("http://") {
-        return Ok(url.to_owned());
-    }
-    Err(SettingsError::at(
-        "base_url",
-        format!(
-            "`base_url` must be an http(s) url such as {DEFAULT_BASE_URL} (or {DEFAULT_BASE_URL}{SANDBOX_SUFFIX} for the sandbox), not {url:?}"
-        ),
-    ))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! A Meta channel's settings (DESIGN §7): read strictly, so a misspelt key or a missing credential
 //! is reported by name when the server starts rather than as a 401 at the first send.
 
+use crate::provider::registry::api_root;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
@@ -33,7 +34,7 @@ pub(super) fn read(
     let settings: Settings = read_settings(settings)?;
     check_phone_number_id(&settings.phone_number_id)?;
     Ok(Meta {
-        base_url: root(base_url)?,
+        base_url: api_root(base_url, DEFAULT_BASE_URL)?,
         phone_number_id: settings.phone_number_id,
         access_token: settings.access_token,
         app_secret: settings.app_secret,
@@ -64,21 +65,6 @@ fn check_phone_number_id(id: &str) -> Result<(), SettingsError> {
             "`phone_number_id` must be the digits of the number's id (WhatsApp > API setup in \
              Meta's app dashboard), not {id:?}"
         ),
-    ))
-}
-
-/// The Graph API root without its trailing slash.
-fn root(base_url: Option<&str>) -> Result<String, SettingsError> {
-    let url = base_url
-        .unwrap_or(DEFAULT_BASE_URL)
-        .trim()
-        .trim_end_matches('/');
-    if url.starts_with("https://") || url.starts_with("http://") {
-        return Ok(url.to_owned());
-    }
-    Err(SettingsError::at(
-        "base_url",
-        format!("`base_url` must be an http(s) url such as {DEFAULT_BASE_URL}, not {url:?}"),
     ))
 }
 

@@ -2,6 +2,7 @@
 //! inbound media file in its two steps — all carrying the access token as a [`Secret`].
 
 use crate::provider::encoding::path_segment;
+use crate::provider::registry::is_web_url;
 
 use serde::Serialize;
 use serde_json::json;
@@ -52,7 +53,7 @@ impl Meta {
         }
         let MediaLookup { url } = serde_json::from_slice(&lookup.body)
             .map_err(|error| BuildError(format!("media lookup answer has no url: {error}")))?;
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
+        if !is_web_url(&url) {
             return Err(BuildError(format!(
                 "media lookup answered a url that is not http(s): {url:?}"
             )));
