@@ -209,6 +209,24 @@ pub fn parse_status(object: &Value) -> Result<DeliveryStatus, MetaParseError> {
     })
 }
 
+/// The message id in a send answer (`messages[0].id`, spec §5.2), which the WhatsApp Business
+/// API gives alike on the Cloud API and on-premise; a 2xx without one (a mark-read answer) was
+/// still accepted, so its absence is not a failure.
+#[must_use]
+pub fn sent_message_id(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct SendAnswer {
+        #[serde(default)]
+        messages: Vec<SentMessage>,
+    }
+    #[derive(Deserialize)]
+    struct SentMessage {
+        id: String,
+    }
+    let answer: SendAnswer = serde_json::from_slice(body).ok()?;
+    answer.messages.into_iter().next().map(|message| message.id)
+}
+
 /// Reads `value` as `T`, naming the field that failed, prefixed with `at` (the kind's key).
 fn decode<T: DeserializeOwned>(value: &Value, at: &str) -> Result<T, MetaParseError> {
     if !value.is_object() {

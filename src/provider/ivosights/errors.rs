@@ -3,7 +3,8 @@
 //! status only when the body carries no code the document gives a meaning to.
 
 use super::NAME;
-use super::wire::{ApiError, ErrorResponse, SendResponse};
+use super::wire::{ApiError, ErrorResponse};
+use crate::message::meta::sent_message_id;
 use crate::provider::classify::excerpt;
 use crate::provider::classify::{by_status, retry_after};
 use crate::provider::{HttpResponse, SendError, SendFailure, Sent};
@@ -12,7 +13,7 @@ use crate::provider::{HttpResponse, SendError, SendFailure, Sent};
 pub(super) fn read_response(response: &HttpResponse) -> Result<Sent, SendError> {
     if is_success(response) {
         return Ok(Sent {
-            provider_id: message_id(&response.body),
+            provider_id: sent_message_id(&response.body),
         });
     }
     let wait = retry_after(response.headers.get("retry-after").map(String::as_str));
@@ -41,16 +42,6 @@ pub(super) fn read_health(response: &HttpResponse) -> Result<(), String> {
 
 fn is_success(response: &HttpResponse) -> bool {
     (200..300).contains(&response.status)
-}
-
-/// `messages[0].id`; a 2xx without one (mark-read answers `null`) was still accepted.
-fn message_id(body: &[u8]) -> Option<String> {
-    let response: SendResponse = serde_json::from_slice(body).ok()?;
-    response
-        .messages
-        .into_iter()
-        .next()
-        .map(|message| message.id)
 }
 
 /// The coded errors of `errors`, when it is the WhatsApp list and not some other shape (a

@@ -8,9 +8,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::wire::{
-    Button, ButtonAction, Component, ContactMessage, FlowAction, FlowMessage, Header, ListMessage,
-    LocationMessage, MediaMessage, MultiProductMessage, ReplyButtonMessage, SingleProductMessage,
-    TemplateMessage, TextMessage,
+    Button, ButtonAction, Component, ContactMessage, FlowAction, Header, InteractiveMessage,
+    LocationMessage, MediaMessage, MultiProductMessage, SingleProductMessage, TemplateMessage,
+    TextMessage,
 };
 use crate::message::Outbound;
 use crate::message::outbound::{self, Footer, Interactive, Media, Template};
@@ -66,7 +66,7 @@ fn interactive_message(
             action,
         } => post_to(
             "send-reply-button-message",
-            &ReplyButtonMessage {
+            &InteractiveMessage {
                 wa_id,
                 header: flat_header(header.as_ref())?,
                 body: &body.text,
@@ -81,7 +81,7 @@ fn interactive_message(
             action,
         } => post_to(
             "send-list-message",
-            &ListMessage {
+            &InteractiveMessage {
                 wa_id,
                 header: flat_header(header.as_ref())?,
                 body: &body.text,
@@ -124,7 +124,7 @@ fn interactive_message(
             action,
         } => post_to(
             "send-flow-message",
-            &FlowMessage {
+            &InteractiveMessage {
                 wa_id,
                 header: flat_header(header.as_ref())?,
                 body: &body.text,

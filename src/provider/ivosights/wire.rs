@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::message::outbound::{FlowParameters, ListAction, ProductAction, ProductListAction};
+use crate::message::outbound::{FlowParameters, ProductAction, ProductListAction};
 
 /// One webhook notification: sender profiles, messages and statuses, without any envelope.
 #[derive(Deserialize)]
@@ -41,16 +41,17 @@ pub(super) enum Header<'a> {
     Document { link: &'a str },
 }
 
-/// `send-reply-button-message`: body and footer are plain strings.
+/// `send-reply-button-message`, `send-list-message` and `send-flow-message`: one layout with
+/// a flat header, body and footer as plain strings, and the kind's own `action`.
 #[derive(Serialize)]
-pub(super) struct ReplyButtonMessage<'a> {
+pub(super) struct InteractiveMessage<'a, A> {
     pub wa_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub header: Option<Header<'a>>,
     pub body: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub footer: Option<&'a str>,
-    pub action: ButtonAction<'a>,
+    pub action: A,
 }
 
 /// `action` of a reply-button message: the buttons without Meta's `{"type": "reply"}` wrapper.
@@ -64,18 +65,6 @@ pub(super) struct ButtonAction<'a> {
 pub(super) struct Button<'a> {
     pub id: &'a str,
     pub title: &'a str,
-}
-
-/// `send-list-message`.
-#[derive(Serialize)]
-pub(super) struct ListMessage<'a> {
-    pub wa_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub header: Option<Header<'a>>,
-    pub body: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub footer: Option<&'a str>,
-    pub action: &'a ListAction,
 }
 
 /// `send-single-product-message`: no header.
@@ -98,18 +87,6 @@ pub(super) struct MultiProductMessage<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub footer: Option<&'a str>,
     pub action: &'a ProductListAction,
-}
-
-/// `send-flow-message`.
-#[derive(Serialize)]
-pub(super) struct FlowMessage<'a> {
-    pub wa_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub header: Option<Header<'a>>,
-    pub body: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub footer: Option<&'a str>,
-    pub action: FlowAction<'a>,
 }
 
 /// `action` of a Flow message: the parameters without Meta's `name: flow`.
@@ -169,21 +146,6 @@ pub(super) struct Component<'a> {
     pub index: Option<&'a str>,
     #[serde(skip_serializing_if = "<[Value]>::is_empty")]
     pub parameters: &'a [Value],
-}
-
-/// A successful send's answer.
-#[derive(Deserialize)]
-pub(super) struct SendResponse {
-    /// The accepted message, first.
-    #[serde(default)]
-    pub messages: Vec<SentMessage>,
-}
-
-/// `messages[]` of a send's answer.
-#[derive(Deserialize)]
-pub(super) struct SentMessage {
-    /// The id that statuses will name.
-    pub id: String,
 }
 
 /// A failed request's answer: the WhatsApp Business API's `errors` list (the document shows its

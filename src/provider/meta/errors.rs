@@ -2,11 +2,12 @@
 //! about the failure, decided by `error.code` first (spec §4.5) because Meta reports rate limits
 //! as HTTP 400, and by the HTTP status only when the body carries no known code.
 
+use crate::message::meta::sent_message_id;
 use crate::provider::classify::excerpt;
 use std::time::Duration;
 
 use super::NAME;
-use super::wire::{ErrorResponse, GraphError, SendResponse};
+use super::wire::{ErrorResponse, GraphError};
 use crate::provider::classify::{by_status, retry_after};
 use crate::provider::{HttpResponse, SendError, SendFailure, Sent};
 
@@ -14,7 +15,7 @@ use crate::provider::{HttpResponse, SendError, SendFailure, Sent};
 pub(super) fn read_response(response: &HttpResponse) -> Result<Sent, SendError> {
     if (200..300).contains(&response.status) {
         return Ok(Sent {
-            provider_id: message_id(&response.body),
+            provider_id: sent_message_id(&response.body),
         });
     }
     let wait = retry_after(response.headers.get("retry-after").map(String::as_str));
@@ -34,16 +35,6 @@ pub(super) fn read_response(response: &HttpResponse) -> Result<Sent, SendError> 
         decision,
         detail,
     })
-}
-
-/// `messages[0].id`; a 2xx without one was still accepted, so its absence is not a failure.
-fn message_id(body: &[u8]) -> Option<String> {
-    let response: SendResponse = serde_json::from_slice(body).ok()?;
-    response
-        .messages
-        .into_iter()
-        .next()
-        .map(|message| message.id)
 }
 
 /// The error codes of spec §4.5 and the bot action the table gives each; `None` for a code the

@@ -105,21 +105,6 @@ impl<'a> SendBody<'a> {
     }
 }
 
-/// A successful send's answer (spec §5.2).
-#[derive(Deserialize)]
-pub(super) struct SendResponse {
-    /// The accepted message, first.
-    #[serde(default)]
-    pub messages: Vec<SentMessage>,
-}
-
-/// `messages[]` of a send's answer.
-#[derive(Deserialize)]
-pub(super) struct SentMessage {
-    /// The `wamid.…` that statuses will name.
-    pub id: String,
-}
-
 /// A failed request's answer (spec §4.3).
 #[derive(Deserialize)]
 pub(super) struct ErrorResponse {
