@@ -53,6 +53,29 @@ pub const ROW_ID: usize = 200;
 pub const PRODUCT_SECTIONS: usize = 10;
 /// Most products in a multi-product message, across its sections.
 pub const PRODUCTS: usize = 30;
+
+/// How a sectioned message counts its sections and items.
+struct SectionLayout {
+    max_sections: usize,
+    /// What the items are called in messages.
+    items: &'static str,
+    /// The key that holds a section's items.
+    key: &'static str,
+    max_items: usize,
+}
+
+const LIST_LAYOUT: SectionLayout = SectionLayout {
+    max_sections: LIST_SECTIONS,
+    items: "rows",
+    key: "rows",
+    max_items: LIST_ROWS,
+};
+const PRODUCTS_LAYOUT: SectionLayout = SectionLayout {
+    max_sections: PRODUCT_SECTIONS,
+    items: "products",
+    key: "product_ids",
+    max_items: PRODUCTS,
+};
 /// Longest Flow button text (SDKs enforce 20; Meta advises at most 30).
 pub const FLOW_CTA: usize = 20;
 /// Longest CTA URL button label.
@@ -374,29 +397,14 @@ impl Checker {
             LIST_BUTTON,
         );
         let sections_at = at.key("sections");
-        self.count(
-            &sections_at,
-            "sections",
-            spec.sections.len(),
-            1,
-            LIST_SECTIONS,
-        );
-        let total: usize = spec.sections.iter().map(|section| section.rows.len()).sum();
-        if total > LIST_ROWS {
-            let message =
-                format!("there are {total} rows; WhatsApp allows {LIST_ROWS} across all sections");
-            self.error(&sections_at, message);
-        }
-        let several = spec.sections.len() > 1;
+        let shape = spec
+            .sections
+            .iter()
+            .map(|section| (section.title.as_ref(), section.rows.len()));
+        self.sections(&sections_at, shape.collect(), &LIST_LAYOUT);
         let mut rows = Vec::new();
         for (index, section) in spec.sections.iter().enumerate() {
             let at = sections_at.index(index);
-            self.section_title(section.title.as_ref(), several, &at);
-            self.not_empty(
-                &at.key("rows"),
-                "section has no rows",
-                section.rows.is_empty(),
-            );
             for (row_index, row) in section.rows.iter().enumerate() {
                 let path = at.key("rows").index(row_index);
                 self.row(row, &path);
@@ -439,34 +447,36 @@ impl Checker {
             spec.footer.as_ref(),
             at,
         );
-        let sections_at = at.key("sections");
-        self.count(
-            &sections_at,
-            "sections",
-            spec.sections.len(),
-            1,
-            PRODUCT_SECTIONS,
-        );
-        let total: usize = spec
+        let shape = spec
             .sections
             .iter()
-            .map(|section| section.product_ids.len())
-            .sum();
-        if total > PRODUCTS {
-            let message = format!(
-                "there are {total} products; WhatsApp allows {PRODUCTS} across all sections"
+            .map(|section| (section.title.as_ref(), section.product_ids.len()));
+        self.sections(&at.key("sections"), shape.collect(), &PRODUCTS_LAYOUT);
+    }
+
+    /// The section rules lists and multi-product messages share: how many sections, how many
+    /// items across them, a title on each when there are several, no empty section.
+    fn sections(
+        &mut self,
+        at: &YamlPath,
+        sections: Vec<(Option<&String>, usize)>,
+        layout: &SectionLayout,
+    ) {
+        self.count(at, "sections", sections.len(), 1, layout.max_sections);
+        let total: usize = sections.iter().map(|(_, items)| items).sum();
+        if total > layout.max_items {
+            let (name, max) = (layout.items, layout.max_items);
+            self.error(
+                at,
+                format!("there are {total} {name}; WhatsApp allows {max} across all sections"),
             );
-            self.error(&sections_at, message);
         }
-        let several = spec.sections.len() > 1;
-        for (index, section) in spec.sections.iter().enumerate() {
-            let at = sections_at.index(index);
-            self.section_title(section.title.as_ref(), several, &at);
-            self.not_empty(
-                &at.key("product_ids"),
-                "section has no products",
-                section.product_ids.is_empty(),
-            );
+        let several = sections.len() > 1;
+        for (index, (title, items)) in sections.into_iter().enumerate() {
+            let section = at.index(index);
+            self.section_title(title, several, &section);
+            let empty = format!("section has no {}", layout.items);
+            self.not_empty(&section.key(layout.key), &empty, items == 0);
         }
     }
 
