@@ -5,15 +5,15 @@
 
 mod common;
 
-use std::collections::HashMap;
+use common::provider::{message_spec, response_case};
 use std::fs;
 use std::path::Path;
 
 use axum::http::StatusCode;
-use chatflow::message::{InboundEvent, MessageSpec};
+use chatflow::message::InboundEvent;
 use chatflow::provider::chatapi::ChatApi;
 use chatflow::provider::degrade::degrade;
-use chatflow::provider::{HttpRequest, HttpResponse, Parsed, Provider};
+use chatflow::provider::{HttpRequest, Parsed, Provider};
 use serde_json::{Map, Value, json};
 
 use common::harness::{harness, mock_provider, post, sent};
@@ -116,16 +116,11 @@ fn shown(request: &HttpRequest) -> Value {
     json!({"method": request.method, "url": url, "body": request.body})
 }
 
-fn load(path: &Path) -> MessageSpec {
-    let text = fs::read_to_string(path).expect("fixture is readable");
-    serde_yaml::from_str(&text).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
-}
-
 #[test]
 fn sends_every_dsl_kind_as_text_or_a_file() {
     let chatapi = chatapi();
     insta::glob!("fixtures/dsl/*.yaml", |path| {
-        let spec = load(path);
+        let spec = message_spec(path);
         let message = spec.to_outbound().expect("fixture converts");
         let degraded = degrade(
             &message,
@@ -176,28 +171,6 @@ fn addresses_phones_and_chats_and_encodes_the_token() {
     assert!(!format!("{odd:?}").contains("a b&c=d"), "{odd:?}");
 }
 
-fn response(case: &Value) -> HttpResponse {
-    let body = match &case["body"] {
-        Value::String(raw) => raw.clone().into_bytes(),
-        json => json.to_string().into_bytes(),
-    };
-    let headers: HashMap<String, String> = case["headers"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(name, value)| (name.clone(), value.as_str().unwrap_or_default().to_owned()))
-        .collect();
-    let status = case["status"]
-        .as_u64()
-        .and_then(|s| u16::try_from(s).ok())
-        .expect("a status");
-    HttpResponse {
-        status,
-        headers,
-        body,
-    }
-}
-
 fn cases(path: &str) -> Vec<Value> {
     fixture(path).as_array().cloned().expect("a list of cases")
 }
@@ -208,7 +181,7 @@ fn classifies_every_send_answer() {
     let answers: Vec<Value> = cases("send_answers.json")
         .iter()
         .map(|case| {
-            let answer = match chatapi.read_response(&response(case)) {
+            let answer = match chatapi.read_response(&response_case(case)) {
                 Ok(sent) => json!({"sent": sent.provider_id}),
                 Err(error) => {
                     assert_eq!(error.provider, "chatapi");
@@ -233,7 +206,7 @@ fn tells_whether_the_instance_is_linked() {
         .iter()
         .map(|case| {
             let verdict = chatapi
-                .read_health(&response(case))
+                .read_health(&response_case(case))
                 .map_or_else(Value::from, |()| json!("ok"));
             json!({"case": case["case"], "health": verdict})
         })

@@ -6,12 +6,12 @@
 
 mod common;
 
-use std::collections::HashMap;
+use common::provider::{message_spec, response};
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use axum::http::StatusCode;
-use chatflow::message::{InboundEvent, MessageSpec};
+use chatflow::message::InboundEvent;
 use chatflow::provider::decisiontelecom::DecisionTelecom;
 use chatflow::provider::degrade::degrade;
 use chatflow::provider::{HeaderValue, HttpRequest, HttpResponse, Provider, WebhookRequest};
@@ -200,8 +200,7 @@ fn builds_the_request_of_every_kind_it_sends() {
     let provider = provider();
     let kinds = "fixtures/dsl/{text_*,image_*,template_*,video_url,document_url,audio_voice,sticker_media_id}.yaml";
     insta::glob!(kinds, |path| {
-        let text = fs::read_to_string(path).expect("fixture is readable");
-        let spec: MessageSpec = serde_yaml::from_str(&text).expect("fixture is a message");
+        let spec = message_spec(path);
         let message = spec.to_outbound().expect("fixture converts");
         let message = degrade(
             &message,
@@ -226,18 +225,6 @@ fn refuses_a_recipient_that_is_not_a_number() {
         error.to_string(),
         "cannot send this message: the recipient \"US.1349120865\" is not a phone number of digits"
     );
-}
-
-fn response(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
-    let headers: HashMap<String, String> = headers
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    HttpResponse {
-        status,
-        headers,
-        body: body.as_bytes().to_vec(),
-    }
 }
 
 fn answer(provider: &DecisionTelecom, response: &HttpResponse) -> Value {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::collections::HashMap;
+use common::provider::{outbound, response};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use chatflow::message::{MessageSpec, Outbound};
 use chatflow::provider::degrade::degrade;
 use chatflow::provider::digiworld::Digiworld;
-use chatflow::provider::{HeaderValue, HttpRequest, HttpResponse, Provider, WebhookRequest};
+use chatflow::provider::{HeaderValue, HttpRequest, Provider, WebhookRequest};
 use hmac::{Hmac, Mac};
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
@@ -108,9 +108,7 @@ fn shown(request: &HttpRequest) -> Value {
 fn builds_the_signed_request_of_every_text() {
     let provider = provider();
     insta::glob!("fixtures/dsl/text_*.yaml", |path| {
-        let text = fs::read_to_string(path).expect("fixture is readable");
-        let spec: MessageSpec = serde_yaml::from_str(&text).expect("fixture is a message");
-        let message = spec.to_outbound().expect("fixture converts");
+        let message = outbound(path);
         let request = provider
             .send_request("963912345678", &message)
             .expect("text is sendable");
@@ -194,18 +192,6 @@ fn describes_itself_without_its_credentials() {
         !shown.contains(TOKEN) && !shown.contains(API_SECRET),
         "{shown}"
     );
-}
-
-fn response(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
-    let headers: HashMap<String, String> = headers
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    HttpResponse {
-        status,
-        headers,
-        body: body.as_bytes().to_vec(),
-    }
 }
 
 fn read(name: &str) -> String {

@@ -3,17 +3,17 @@
 //! for awkward text, send answers classified, and every DSL message kind as the text a
 //! text-only channel sends instead.
 
-use std::collections::HashMap;
-use std::fs;
-use std::path::Path;
+mod common;
+
+use common::provider::{message_spec, response};
 use std::time::Duration;
 
 use chatflow::message::{InboundEvent, MessageSpec, Outbound};
 use chatflow::provider::degrade::degrade;
 use chatflow::provider::generic::Generic;
 use chatflow::provider::{
-    HeaderValue, HttpRequest, HttpResponse, ParseError, Parsed, Provider, SendFailure, Sent,
-    VerifyError, WebhookRequest,
+    HeaderValue, HttpRequest, ParseError, Parsed, Provider, SendFailure, Sent, VerifyError,
+    WebhookRequest,
 };
 use serde_json::{Map, Value, json};
 
@@ -293,18 +293,6 @@ fn refuses_to_send_anything_but_text() {
     );
 }
 
-fn response(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
-    let headers: HashMap<String, String> = headers
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    HttpResponse {
-        status,
-        headers,
-        body: body.as_bytes().to_vec(),
-    }
-}
-
 #[test]
 fn classifies_send_answers() {
     let generic = generic();
@@ -349,11 +337,6 @@ fn classifies_send_answers() {
     assert_eq!(failure(302, &[], "").decision, SendFailure::DoNotRetry);
 }
 
-fn load(path: &Path) -> MessageSpec {
-    let text = fs::read_to_string(path).expect("fixture is readable");
-    serde_yaml::from_str(&text).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
-}
-
 /// What a generic channel sends for one DSL message: the text, the menu an answer picks from,
 /// or — when no text can be made — the provider's refusal.
 fn sent_as(spec: &MessageSpec) -> String {
@@ -389,6 +372,6 @@ fn sent_as(spec: &MessageSpec) -> String {
 #[test]
 fn degrades_every_kind_to_text() {
     insta::glob!("fixtures/dsl/*.yaml", |path| {
-        insta::assert_snapshot!(sent_as(&load(path)));
+        insta::assert_snapshot!(sent_as(&message_spec(path)));
     });
 }

@@ -5,11 +5,12 @@
 
 mod common;
 
+use common::provider::{message_spec, outbound};
 use std::fs;
 use std::path::Path;
 
 use axum::http::StatusCode;
-use chatflow::message::{MessageSpec, Outbound};
+use chatflow::message::Outbound;
 use chatflow::provider::degrade::degrade;
 use chatflow::provider::ivosights::Ivosights;
 use chatflow::provider::{
@@ -132,8 +133,7 @@ fn shown(request: &HttpRequest) -> Value {
 fn builds_the_request_of_every_outbound_kind() {
     let ivosights = plain();
     insta::glob!("fixtures/dsl/*.yaml", |path| {
-        let text = fs::read_to_string(path).expect("fixture is readable");
-        let spec: MessageSpec = serde_yaml::from_str(&text).expect("fixture is a message");
+        let spec = message_spec(path);
         let message = spec.to_outbound().expect("fixture converts");
         let capabilities = ivosights.capabilities();
         let degraded = degrade(&message, spec.fallback_text.as_deref(), &capabilities);
@@ -152,9 +152,7 @@ fn builds_the_request_of_every_outbound_kind() {
 fn sends_templates_by_their_ivosights_id() {
     let ivosights = plain();
     insta::glob!("fixtures/ivosights/templates/*.yaml", |path| {
-        let text = fs::read_to_string(path).expect("fixture is readable");
-        let spec: MessageSpec = serde_yaml::from_str(&text).expect("fixture is a message");
-        let message = spec.to_outbound().expect("fixture converts");
+        let message = outbound(path);
         let request = ivosights
             .send_request("628123456789", &message)
             .expect("a template with an id");

@@ -2,11 +2,14 @@
 //! outbound kind as the exact Graph API request, send answers classified, signatures and the
 //! subscription handshake checked, and channel settings refused by name.
 
+mod common;
+
+use common::provider::outbound;
 use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 
-use chatflow::message::{InboundEvent, MessageSpec};
+use chatflow::message::InboundEvent;
 use chatflow::provider::meta::Meta;
 use chatflow::provider::{
     Handshake, HttpRequest, HttpResponse, Parsed, Provider, RoutedEvent, VerifyError,
@@ -173,9 +176,7 @@ fn shown(request: &HttpRequest) -> Value {
 fn builds_the_graph_api_request_of_every_outbound_kind() {
     let meta = meta();
     insta::glob!("fixtures/dsl/*.yaml", |path| {
-        let text = fs::read_to_string(path).expect("fixture is readable");
-        let spec: MessageSpec = serde_yaml::from_str(&text).expect("fixture is a message");
-        let message = spec.to_outbound().expect("fixture converts");
+        let message = outbound(path);
         let request = meta
             .send_request("16505551234", &message)
             .expect("meta sends every kind");

@@ -5,15 +5,15 @@
 
 mod common;
 
-use std::collections::HashMap;
+use common::provider::{message_spec, response_case};
 use std::fs;
 use std::path::Path;
 
 use axum::http::StatusCode;
-use chatflow::message::{MessageSpec, Outbound};
+use chatflow::message::Outbound;
 use chatflow::provider::degrade::degrade;
 use chatflow::provider::socnet::Socnet;
-use chatflow::provider::{HttpRequest, HttpResponse, Parsed, Provider, WebhookRequest};
+use chatflow::provider::{HttpRequest, Parsed, Provider, WebhookRequest};
 use serde_json::{Map, Value, json};
 
 use common::harness::{harness, mock_provider, post, sent};
@@ -100,16 +100,11 @@ fn shown(request: &HttpRequest) -> Value {
     json!({"method": request.method, "url": request.url, "body": body})
 }
 
-fn load(path: &Path) -> MessageSpec {
-    let text = fs::read_to_string(path).expect("fixture is readable");
-    serde_yaml::from_str(&text).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
-}
-
 #[test]
 fn sends_every_dsl_kind_as_text_or_a_template() {
     let socnet = socnet();
     insta::glob!("fixtures/dsl/*.yaml", |path| {
-        let spec = load(path);
+        let spec = message_spec(path);
         let message = spec.to_outbound().expect("fixture converts");
         let degraded = degrade(
             &message,
@@ -145,28 +140,6 @@ fn sends_a_one_time_password_as_the_code_alone() {
     assert!(socnet().send_request("US.134912", &text).is_err());
 }
 
-fn response(case: &Value) -> HttpResponse {
-    let body = match &case["body"] {
-        Value::String(raw) => raw.clone().into_bytes(),
-        json => json.to_string().into_bytes(),
-    };
-    let headers: HashMap<String, String> = case["headers"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(name, value)| (name.clone(), value.as_str().unwrap_or_default().to_owned()))
-        .collect();
-    let status = case["status"]
-        .as_u64()
-        .and_then(|s| u16::try_from(s).ok())
-        .expect("a status");
-    HttpResponse {
-        status,
-        headers,
-        body,
-    }
-}
-
 fn cases(path: &str) -> Vec<Value> {
     fixture(path).as_array().cloned().expect("a list of cases")
 }
@@ -177,7 +150,7 @@ fn classifies_every_documented_answer() {
     let answers: Vec<Value> = cases("send_answers.json")
         .iter()
         .map(|case| {
-            let answer = match socnet.read_response(&response(case)) {
+            let answer = match socnet.read_response(&response_case(case)) {
                 Ok(sent) => json!({"sent": sent.provider_id}),
                 Err(error) => {
                     assert_eq!(error.provider, "socnet");
@@ -204,7 +177,7 @@ fn checks_the_key_with_the_authentication_operation() {
         .iter()
         .map(|case| {
             let verdict = socnet
-                .read_health(&response(case))
+                .read_health(&response_case(case))
                 .map_or_else(Value::from, |()| json!("ok"));
             json!({"case": case["case"], "health": verdict})
         })

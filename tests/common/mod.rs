@@ -3,6 +3,8 @@
 
 #[allow(dead_code, reason = "only the end-to-end tests use it")]
 pub mod harness;
+#[allow(dead_code, reason = "each provider test uses some of it")]
+pub mod provider;
 
 use std::path::Path;
 
