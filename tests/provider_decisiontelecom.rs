@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::provider::{message_spec, response};
+use common::provider::{answer, message_spec, response};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use chatflow::message::InboundEvent;
 use chatflow::provider::decisiontelecom::DecisionTelecom;
 use chatflow::provider::degrade::degrade;
-use chatflow::provider::{HeaderValue, HttpRequest, HttpResponse, Provider, WebhookRequest};
+use chatflow::provider::{HeaderValue, HttpRequest, Provider, WebhookRequest};
 use serde_json::{Map, Value, json};
 
 use common::harness::{harness, mock_provider, post, sent};
@@ -225,13 +225,6 @@ fn refuses_a_recipient_that_is_not_a_number() {
         error.to_string(),
         "cannot send this message: the recipient \"US.1349120865\" is not a phone number of digits"
     );
-}
-
-fn answer(provider: &DecisionTelecom, response: &HttpResponse) -> Value {
-    match provider.read_response(response) {
-        Ok(sent) => json!({"sent": sent.provider_id}),
-        Err(error) => json!({"decision": format!("{:?}", error.decision), "detail": error.detail}),
-    }
 }
 
 #[test]

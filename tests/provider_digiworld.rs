@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::provider::{outbound, response};
+use common::provider::{answer, outbound, response};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -227,13 +227,7 @@ fn classifies_send_answers() {
     let answers: Vec<Value> = cases
         .iter()
         .map(|(case, response)| {
-            let answer = match provider.read_response(response) {
-                Ok(sent) => json!({"sent": sent.provider_id}),
-                Err(error) => json!({
-                    "decision": format!("{:?}", error.decision),
-                    "detail": error.detail,
-                }),
-            };
+            let answer = answer(&provider, response);
             json!({"case": case, "status": response.status, "answer": answer})
         })
         .collect();

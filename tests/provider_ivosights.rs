@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::provider::{message_spec, outbound};
+use common::provider::{answer, message_spec, outbound};
 use std::fs;
 use std::path::Path;
 
@@ -348,13 +348,7 @@ fn classifies_every_send_answer_by_code_then_status() {
     let classified: Vec<Value> = answers()
         .into_iter()
         .map(|(case, response)| {
-            let answer = match ivosights.read_response(&response) {
-                Ok(sent) => json!({"sent": sent.provider_id}),
-                Err(error) => json!({
-                    "decision": format!("{:?}", error.decision),
-                    "detail": error.detail,
-                }),
-            };
+            let answer = answer(&ivosights, &response);
             json!({"case": case, "status": response.status, "answer": answer})
         })
         .collect();

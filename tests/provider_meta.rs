@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::provider::answer;
 use common::provider::outbound;
 use std::collections::HashMap;
 use std::fs;
@@ -292,13 +293,7 @@ fn classifies_every_family_of_send_answer() {
         .into_iter()
         .chain(graph_errors())
         .map(|(case, response)| {
-            let answer = match meta.read_response(&response) {
-                Ok(sent) => json!({"sent": sent.provider_id}),
-                Err(error) => json!({
-                    "decision": format!("{:?}", error.decision),
-                    "detail": error.detail,
-                }),
-            };
+            let answer = answer(&meta, &response);
             json!({"case": case, "status": response.status, "answer": answer})
         })
         .collect();

@@ -55,3 +55,15 @@ pub fn response_case(case: &Value) -> HttpResponse {
         body,
     }
 }
+
+/// What `provider` makes of `response`, as snapshot tables show it: the sent id, or the
+/// decision and detail (the error must name the provider).
+pub fn answer(provider: &impl chatflow::provider::Provider, response: &HttpResponse) -> Value {
+    match provider.read_response(response) {
+        Ok(sent) => serde_json::json!({"sent": sent.provider_id}),
+        Err(error) => {
+            assert_eq!(error.provider, provider.name());
+            serde_json::json!({"decision": format!("{:?}", error.decision), "detail": error.detail})
+        }
+    }
+}
