@@ -1,23 +1,27 @@
-//! The engine: one contact's messages handled strictly in arrival order, different contacts in
-//! parallel, each turn run through the pure runtime and committed in one store transaction.
+//! The engine: webhook events accepted into a durable inbox, one contact's handled strictly in
+//! arrival order and different contacts in parallel, each turn run through the pure runtime and
+//! committed in one store transaction together with the sends it queues and the inbox entry it
+//! consumed; the outbox worker sends them after.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
-use tokio::sync::{Notify, OwnedMutexGuard};
+use tokio::sync::Notify;
 
 use crate::flow::runtime::{Effects, Input, Note};
 use crate::flow::state::ContactState;
 use crate::flow::{Bot, handle};
-use crate::message::{InboundEvent, InboundMessage, Reply};
-use crate::outbox::{Job, Outbox};
+use crate::message::{DeliveryStatus, InboundEvent, InboundMessage, Outbound, Reply};
+use crate::outbox::{FirstAttempt, Outbox, OutboxSettings};
+use crate::per_contact::{ContactLocks, ContactQueues, Drain};
 use crate::provider::degrade::degrade;
 use crate::provider::http::HttpClient;
-use crate::provider::{Capabilities, Channel, ParseError, Registry, RoutedEvent};
+use crate::provider::{Capabilities, Channel, ParseError, Registry, RoutedEvent, SendFailure};
 use crate::store::{
-    ContactKey, Direction, NewLogEntry, Store, StoreError, StoredTimer, TurnCommit, Unrecognized,
+    Committed, ContactKey, Delivery, DeliveryState, DeliveryUpdate, Direction, InboxEntry,
+    NewInboxEntry, NewJob, NewLogEntry, Payload, Store, StoreError, StoredTimer, TurnCommit,
+    Unrecognized,
 };
 
 /// Where the engine reads the time, so tests can move it.
@@ -61,21 +65,74 @@ pub enum IngestError {
 /// What one webhook body held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Ingested {
-    /// Events handled.
-    pub handled: usize,
+    /// Events accepted into the inbox (handled right after, in each contact's order).
+    pub accepted: usize,
+    /// Events skipped because they were handled before (a provider redelivering).
+    pub duplicates: usize,
     /// Payloads acknowledged and recorded as unrecognized.
     pub unrecognized: usize,
+}
+
+/// What an operator's send (`POST /api/contacts/{channel}/{contact}/messages`) came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OperatorSend {
+    /// Logged to the contact's transcript; the channel does not deliver (the simulator).
+    Logged,
+    /// The first attempt's outcome, or `None` when it did not finish within the wait.
+    Attempted {
+        /// The outbox job.
+        job: u64,
+        /// How it went.
+        first: Option<FirstAttempt>,
+    },
 }
 
 /// The engine over a store `S`.
 pub struct Engine<S> {
     bot: RwLock<Arc<Bot>>,
-    store: S,
-    locks: ContactLocks,
+    store: Arc<S>,
+    locks: Arc<ContactLocks>,
     clock: Arc<dyn Clock>,
     timers_changed: Notify,
     channels: Arc<Registry>,
-    outbox: Option<Outbox>,
+    outbox: Option<Outbox<S>>,
+    /// Accepted webhook events, fed to one worker per contact.
+    inbox: Arc<ContactQueues<InboxEntry>>,
+    /// Held while numbering and queueing a webhook's events, so queue order is arrival order.
+    inbox_order: tokio::sync::Mutex<()>,
+    /// Inbox entries queued and not yet handled, and a signal when that reaches zero.
+    unhandled: AtomicUsize,
+    all_handled: Notify,
+}
+
+/// Everything one turn commits, gathered before the store is called.
+struct PendingTurn {
+    contact: ContactKey,
+    state: ContactState,
+    inbound: Option<InboundMessage>,
+    effects: Effects,
+    fired_timer: Option<u64>,
+    dedupe_keys: Vec<String>,
+    inbox_done: Option<u64>,
+    delivery: Option<DeliveryUpdate>,
+    /// Sent ahead of the turn's replies (an outside-window fallback a status asked for).
+    extra: Vec<Reply>,
+}
+
+impl PendingTurn {
+    fn new(contact: &ContactKey, state: ContactState, effects: Effects) -> Self {
+        Self {
+            contact: contact.clone(),
+            state,
+            inbound: None,
+            effects,
+            fired_timer: None,
+            dedupe_keys: Vec::new(),
+            inbox_done: None,
+            delivery: None,
+            extra: Vec::new(),
+        }
+    }
 }
 
 impl<S: Store> Engine<S> {
@@ -83,21 +140,37 @@ impl<S: Store> Engine<S> {
     pub fn new(bot: Bot, store: S, clock: Arc<dyn Clock>) -> Self {
         Self {
             bot: RwLock::new(Arc::new(bot)),
-            store,
-            locks: ContactLocks::default(),
+            store: Arc::new(store),
+            locks: Arc::default(),
             clock,
             timers_changed: Notify::new(),
             channels: Arc::default(),
             outbox: None,
+            inbox: Arc::default(),
+            inbox_order: tokio::sync::Mutex::new(()),
+            unhandled: AtomicUsize::new(0),
+            all_handled: Notify::new(),
         }
     }
 
-    /// The engine sending through `channels`' providers via `outbox` (without it, replies
-    /// only go to the transcript, as for the simulator).
+    /// The engine sending through `channels`' providers with `http` (without it, replies only
+    /// go to the transcript, as for the simulator).
     #[must_use]
-    pub fn with_channels(mut self, channels: Arc<Registry>, outbox: Outbox) -> Self {
+    pub fn with_channels(
+        mut self,
+        channels: Arc<Registry>,
+        http: HttpClient,
+        settings: OutboxSettings,
+    ) -> Self {
+        self.outbox = Some(Outbox::new(
+            Arc::clone(&self.store),
+            Arc::clone(&channels),
+            http,
+            Arc::clone(&self.clock),
+            Arc::clone(&self.locks),
+            settings,
+        ));
         self.channels = channels;
-        self.outbox = Some(outbox);
         self
     }
 
@@ -107,58 +180,191 @@ impl<S: Store> Engine<S> {
         &self.channels
     }
 
-    /// Takes in one (verified) webhook body of `channel`: every event handled on the channel
-    /// it belongs to (Meta routes by `phone_number_id`), everything else recorded as
-    /// unrecognized. Returns once all of it is committed.
+    /// The outbox worker, when the engine delivers through providers.
+    #[must_use]
+    pub fn outbox(&self) -> Option<&Outbox<S>> {
+        self.outbox.as_ref()
+    }
+
+    /// Takes in one (verified) webhook body of `channel`: its events are put in the inbox,
+    /// each on the channel it belongs to (Meta routes by `phone_number_id`), everything else
+    /// recorded as unrecognized; returns once that is durable. Handling follows in the
+    /// background, in each contact's arrival order.
     ///
     /// # Errors
-    /// The body is unusable, or the store failed.
+    /// The body is unusable, or the store failed (the provider must retry).
     pub async fn ingest(
-        &self,
+        self: &Arc<Self>,
         channel: &Arc<Channel>,
         body: &[u8],
     ) -> Result<Ingested, IngestError> {
         let parsed = channel.parse(body)?;
-        let mut unrecognized: Vec<(String, Value)> = parsed
+        let now = self.now();
+        let unrecognized_record = |reason: String, payload: Value| Unrecognized {
+            channel: channel.id.clone(),
+            at: now,
+            reason,
+            payload,
+        };
+        let mut unrecognized: Vec<Unrecognized> = parsed
             .unrecognized
             .into_iter()
-            .map(|payload| ("not a message or status".to_owned(), payload))
+            .map(|payload| unrecognized_record("not a message or status".to_owned(), payload))
             .collect();
-        let mut handled = 0;
+        let mut entries = Vec::new();
+        let mut duplicates = 0;
         for routed in parsed.events {
             let Some(target) = self.target(channel, &routed) else {
                 let reason = format!(
                     "no channel has phone_number_id {}",
                     routed.route.as_deref().unwrap_or_default()
                 );
-                unrecognized.push((reason, to_value(&routed.event)));
+                unrecognized.push(unrecognized_record(reason, to_value(&routed.event)));
                 continue;
             };
-            self.handle_event(&target, routed.event).await?;
-            handled += 1;
+            if self.handled_before(&target.id, &routed.event).await? {
+                duplicates += 1;
+                continue;
+            }
+            entries.push(NewInboxEntry {
+                channel: target.id.clone(),
+                received_at: now,
+                event: routed.event,
+            });
         }
-        let now = self.now();
-        for (reason, payload) in &unrecognized {
-            let record = Unrecognized {
-                channel: channel.id.clone(),
-                at: now,
-                reason: reason.clone(),
-                payload: payload.clone(),
-            };
-            self.store
-                .record_unrecognized(record)
+        let unrecognized_count = unrecognized.len();
+        let accepted = {
+            let _order = self.inbox_order.lock().await;
+            let accepted = self
+                .store
+                .accept_inbound(entries, unrecognized)
                 .await
                 .map_err(EngineError::from)?;
-        }
+            for entry in &accepted {
+                self.dispatch(entry.clone());
+            }
+            accepted.len()
+        };
+        self.store.flush().await.map_err(EngineError::from)?;
         Ok(Ingested {
-            handled,
-            unrecognized: unrecognized.len(),
+            accepted,
+            duplicates,
+            unrecognized: unrecognized_count,
         })
+    }
+
+    /// Whether `event` was handled already (a redelivered message or status).
+    async fn handled_before(
+        &self,
+        channel: &str,
+        event: &InboundEvent,
+    ) -> Result<bool, EngineError> {
+        let key = match event {
+            InboundEvent::Message(message) => message_key(channel, &message.id),
+            InboundEvent::Status(status) => status_key(channel, status),
+            InboundEvent::Preference(_) => return Ok(false),
+        };
+        Ok(self.store.seen(&key).await?)
+    }
+
+    /// Queues an accepted inbox entry behind its contact's earlier ones.
+    fn dispatch(self: &Arc<Self>, entry: InboxEntry) {
+        let contact = ContactKey::new(&entry.channel, event_contact(&entry.event));
+        self.unhandled.fetch_add(1, Ordering::SeqCst);
+        let engine = Arc::clone(self);
+        self.inbox
+            .push(&contact, [entry], |drain| engine.work_inbox(drain));
+    }
+
+    /// A contact's inbox worker: its entries one at a time, in arrival order.
+    async fn work_inbox(self: Arc<Self>, mut drain: Drain<InboxEntry>) {
+        while let Some(entry) = drain.next().await {
+            self.handle_entry(entry).await;
+            if self.unhandled.fetch_sub(1, Ordering::SeqCst) == 1 {
+                self.all_handled.notify_waiters();
+            }
+        }
+    }
+
+    /// Handles one inbox entry, retrying a failing store a few times; if it keeps failing the
+    /// entry stays in the inbox and is handled on the next start.
+    async fn handle_entry(&self, entry: InboxEntry) {
+        let Some(channel) = self.channels.channel(&entry.channel).cloned() else {
+            tracing::warn!(message = "Inbox entry of a channel no longer configured; dropped.", channel = %entry.channel, seq = entry.seq);
+            if let Err(error) = self.store.finish_inbound(entry.seq).await {
+                tracing::error!(message = "Inbox entry could not be dropped.", %error);
+            }
+            return;
+        };
+        for attempt in 1..=3u32 {
+            match self
+                .handle_inbound(&channel, entry.event.clone(), Some(entry.seq))
+                .await
+            {
+                Ok(()) => return,
+                Err(error) => {
+                    tracing::error!(message = "Event not handled; retrying.", channel = %entry.channel, seq = entry.seq, attempt, %error);
+                    tokio::time::sleep(std::time::Duration::from_secs(u64::from(attempt))).await;
+                }
+            }
+        }
+        tracing::error!(message = "Event left in the inbox; it is handled on the next start.", channel = %entry.channel, seq = entry.seq);
+    }
+
+    /// Picks up what a stop left behind: unhandled inbox entries (handled now, in order) and
+    /// pending sends (queued again). Call once at start, before serving webhooks.
+    ///
+    /// # Errors
+    /// The store could not be read.
+    pub async fn recover(self: &Arc<Self>) -> Result<(), EngineError> {
+        let pending = self.store.pending_inbound().await?;
+        if !pending.is_empty() {
+            tracing::info!(
+                message = "Handling events accepted before the last stop.",
+                count = pending.len()
+            );
+        }
+        {
+            let _order = self.inbox_order.lock().await;
+            for entry in pending {
+                self.dispatch(entry);
+            }
+        }
+        if let Some(outbox) = &self.outbox {
+            let (jobs, in_flight) = outbox.recover().await?;
+            if in_flight > 0 {
+                tracing::warn!(
+                    message = "Sends were in flight at the last stop; they are sent again, and may arrive twice.",
+                    in_flight
+                );
+            }
+            if jobs > 0 {
+                tracing::info!(
+                    message = "Sending replies queued before the last stop.",
+                    jobs
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits (at most `within`) until every accepted event is handled; whether it was.
+    pub async fn drain_inbox(&self, within: std::time::Duration) -> bool {
+        let drained = async {
+            loop {
+                let notified = self.all_handled.notified();
+                if self.unhandled.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(within, drained).await.is_ok()
     }
 
     /// Pulls webhooks the providers gave up delivering while chatflow was down (Ivosights
     /// keeps them for this), and takes them in; a failure is logged, not fatal.
-    pub async fn pull_pending(&self, http: &HttpClient) {
+    pub async fn pull_pending(self: &Arc<Self>, http: &HttpClient) {
         for channel in self.channels.all() {
             let Some(request) = channel.provider.pending_request() else {
                 continue;
@@ -178,7 +384,7 @@ impl<S: Store> Engine<S> {
             };
             match pulled {
                 Ok(ingested) => {
-                    tracing::info!(message = "Pending notifications taken in.", channel = %channel.id, handled = ingested.handled)
+                    tracing::info!(message = "Pending notifications taken in.", channel = %channel.id, accepted = ingested.accepted)
                 }
                 Err(error) => {
                     tracing::warn!(message = "Pending notifications not usable.", channel = %channel.id, %error)
@@ -196,61 +402,108 @@ impl<S: Store> Engine<S> {
         }
     }
 
-    /// Handles one event of a provider webhook on `channel`.
+    /// Handles one event of a provider webhook on `channel` right away (tests, and the inbox
+    /// workers through [`Engine::ingest`]).
     ///
     /// # Errors
-    /// The store failed; the webhook must not be acknowledged.
+    /// The store failed; nothing was committed.
     pub async fn handle_event(
         &self,
         channel: &Channel,
         event: InboundEvent,
     ) -> Result<(), EngineError> {
+        self.handle_inbound(channel, event, None).await
+    }
+
+    async fn handle_inbound(
+        &self,
+        channel: &Channel,
+        event: InboundEvent,
+        inbox_seq: Option<u64>,
+    ) -> Result<(), EngineError> {
         match event {
             InboundEvent::Message(message) => {
                 let contact = ContactKey::new(&channel.id, &message.from);
-                self.handle_message(&contact, |_, _| Ok(message)).await?;
-            }
-            InboundEvent::Status(status) => {
-                let contact = ContactKey::new(&channel.id, &status.recipient);
-                let key = format!(
-                    "status:{}:{}:{}",
-                    channel.id,
-                    status.message_id,
-                    status.status.as_str()
-                );
-                self.handle_input(&contact, Input::Status(&status), key)
+                self.message_turn(&contact, |_, _| Ok(message), inbox_seq)
                     .await?;
             }
+            InboundEvent::Status(status) => self.status_turn(channel, &status, inbox_seq).await?,
             InboundEvent::Preference(change) => {
                 let contact = ContactKey::new(&channel.id, &change.contact);
                 let _turn = self.locks.lock(&contact).await;
                 let mut state = self.load_or_new(&contact).await?;
                 state.opted_out = change.opted_out;
-                self.commit(&contact, state, None, Effects::default(), None, None)
-                    .await?;
+                let mut turn = PendingTurn::new(&contact, state, Effects::default());
+                turn.inbox_done = inbox_seq;
+                self.commit(turn).await?;
             }
         }
         Ok(())
     }
 
-    /// Runs an input that is not a user message (a status) for a known contact.
-    async fn handle_input(
+    /// A delivery status: the log entry of the message it names is updated, status flows run,
+    /// and an outside-window or opted-out failure is acted on as at send time.
+    async fn status_turn(
         &self,
-        contact: &ContactKey,
-        input: Input<'_>,
-        dedupe_key: String,
+        channel: &Channel,
+        status: &DeliveryStatus,
+        inbox_seq: Option<u64>,
     ) -> Result<(), EngineError> {
-        let _turn = self.locks.lock(contact).await;
-        let Some(mut state) = self.store.load_contact(contact).await? else {
+        let sent = self
+            .store
+            .sent_record(&channel.id, &status.message_id)
+            .await?;
+        let contact = match &sent {
+            Some(sent) => sent.contact.clone(),
+            None => ContactKey::new(&channel.id, &status.recipient),
+        };
+        let _turn = self.locks.lock(&contact).await;
+        let key = status_key(&channel.id, status);
+        let state = if self.store.seen(&key).await? {
+            None
+        } else {
+            self.store.load_contact(&contact).await?
+        };
+        let Some(mut state) = state else {
+            if let Some(seq) = inbox_seq {
+                self.store.finish_inbound(seq).await?;
+            }
             return Ok(());
         };
-        if self.store.seen(&dedupe_key).await? {
-            return Ok(());
+        let failure = channel.provider.status_failure(status);
+        if failure == Some(SendFailure::OptedOut) {
+            state.opted_out = true;
         }
         let bot = self.bot();
-        let effects = handle(&bot, &mut state, input, self.now());
-        self.commit(contact, state, None, effects, None, Some(dedupe_key))
-            .await?;
+        let effects = handle(&bot, &mut state, Input::Status(status), self.now());
+        let mut turn = PendingTurn::new(&contact, state, effects);
+        turn.dedupe_keys.push(key);
+        turn.inbox_done = inbox_seq;
+        if let Some(sent) = &sent {
+            turn.delivery = sent.log_seq.map(|log_seq| DeliveryUpdate {
+                log_seq,
+                delivery: Delivery {
+                    state: DeliveryState::from_status(status.status),
+                    at: status.timestamp,
+                    provider_id: Some(status.message_id.clone()),
+                    error: status_error(status),
+                },
+            });
+            if failure == Some(SendFailure::OutsideWindow)
+                && let Some(template) = &sent.fallback
+            {
+                let once = crate::store::fallback_key(&contact, sent.turn);
+                if !self.store.seen(&once).await? {
+                    turn.dedupe_keys.push(once);
+                    turn.extra.push(Reply {
+                        message: (**template).clone(),
+                        fallback_text: None,
+                        outside_window: None,
+                    });
+                }
+            }
+        }
+        self.commit(turn).await?;
         Ok(())
     }
 
@@ -288,31 +541,75 @@ impl<S: Store> Engine<S> {
     where
         F: FnOnce(&ContactState, i64) -> Result<InboundMessage, String>,
     {
+        self.message_turn(contact, build, None).await
+    }
+
+    async fn message_turn<F>(
+        &self,
+        contact: &ContactKey,
+        build: F,
+        inbox_seq: Option<u64>,
+    ) -> Result<Vec<Reply>, EngineError>
+    where
+        F: FnOnce(&ContactState, i64) -> Result<InboundMessage, String>,
+    {
         let _turn = self.locks.lock(contact).await;
         let mut state = self.load_or_new(contact).await?;
         let now = self.now();
         let message = build(&state, now).map_err(EngineError::Input)?;
-        let dedupe_key = format!("message:{}:{}", contact.channel, message.id);
-        if self.store.seen(&dedupe_key).await? {
+        let key = message_key(&contact.channel, &message.id);
+        if self.store.seen(&key).await? {
             tracing::debug!(channel = %contact.channel, contact = %contact.id, id = %message.id, "redelivered message ignored");
+            if let Some(seq) = inbox_seq {
+                self.store.finish_inbound(seq).await?;
+            }
             return Ok(Vec::new());
         }
         let bot = self.bot();
         let effects = handle(&bot, &mut state, Input::Message(&message), now);
-        let inbound = NewLogEntry {
-            at: now,
-            direction: Direction::Inbound,
-            message: to_value(&message),
+        let mut turn = PendingTurn::new(contact, state, effects);
+        turn.inbound = Some(message);
+        turn.dedupe_keys.push(key);
+        turn.inbox_done = inbox_seq;
+        self.commit(turn).await
+    }
+
+    /// Sends `message` to `contact` as the business (an operator through the admin API): logged
+    /// and queued like a reply, without a fallback template (it is attempted as asked), then
+    /// waits up to `within` for its first attempt.
+    ///
+    /// # Errors
+    /// The store failed; nothing was queued.
+    pub async fn send_as_business(
+        &self,
+        contact: &ContactKey,
+        message: Outbound,
+        within: std::time::Duration,
+    ) -> Result<OperatorSend, EngineError> {
+        let committed = {
+            let _turn = self.locks.lock(contact).await;
+            let state = self.load_or_new(contact).await?;
+            let effects = Effects {
+                replies: vec![Reply {
+                    message,
+                    fallback_text: None,
+                    outside_window: None,
+                }],
+                ..Effects::default()
+            };
+            self.commit_only(PendingTurn::new(contact, state, effects), false)
+                .await?
         };
-        self.commit(
-            contact,
-            state,
-            Some(inbound),
-            effects,
-            None,
-            Some(dedupe_key),
-        )
-        .await
+        let (Some(outbox), Some(job)) = (&self.outbox, committed.jobs.first()) else {
+            return Ok(OperatorSend::Logged);
+        };
+        let first = outbox.watch_first_attempt(job.id);
+        outbox.enqueue(&committed.jobs);
+        let first = tokio::time::timeout(within, first)
+            .await
+            .ok()
+            .and_then(Result::ok);
+        Ok(OperatorSend::Attempted { job: job.id, first })
     }
 
     /// Fires every timer due now, each in its contact's order; returns how many fired.
@@ -335,8 +632,9 @@ impl<S: Store> Engine<S> {
         };
         let bot = self.bot();
         let effects = handle(&bot, &mut state, stored.timer.input(), self.now());
-        self.commit(&stored.contact, state, None, effects, Some(stored.id), None)
-            .await?;
+        let mut turn = PendingTurn::new(&stored.contact, state, effects);
+        turn.fired_timer = Some(stored.id);
+        self.commit(turn).await?;
         Ok(())
     }
 
@@ -362,7 +660,8 @@ impl<S: Store> Engine<S> {
     }
 
     /// Sweeps the store hourly (and once at start) until `shutdown`: dedupe keys older than
-    /// `dedupe_window` and log entries older than `log_retention` go.
+    /// `dedupe_window` and log entries, sent-message records and dead letters older than
+    /// `log_retention` go.
     pub async fn run_sweeper(
         self: Arc<Self>,
         dedupe_window: crate::duration::Duration,
@@ -400,61 +699,166 @@ impl<S: Store> Engine<S> {
             .unwrap_or_else(|| ContactState::new(&contact.channel, &contact.id)))
     }
 
-    /// Degrades the replies for the contact's channel, commits the turn, then queues the sends.
-    async fn commit(
+    /// Commits the turn, then starts sending what it queued; returns the replies as the
+    /// channel shows them.
+    async fn commit(&self, turn: PendingTurn) -> Result<Vec<Reply>, EngineError> {
+        let (replies, committed) = self.commit_parts(turn, true).await?;
+        if let Some(outbox) = &self.outbox {
+            outbox.enqueue(&committed.jobs);
+        }
+        Ok(replies)
+    }
+
+    /// Commits the turn without starting its sends (the caller does, after it is ready to
+    /// watch them).
+    async fn commit_only(
         &self,
-        contact: &ContactKey,
-        mut state: ContactState,
-        inbound: Option<NewLogEntry>,
-        effects: Effects,
-        fired_timer: Option<u64>,
-        dedupe_key: Option<String>,
-    ) -> Result<Vec<Reply>, EngineError> {
+        turn: PendingTurn,
+        with_fallbacks: bool,
+    ) -> Result<Committed, EngineError> {
+        Ok(self.commit_parts(turn, with_fallbacks).await?.1)
+    }
+
+    /// Degrades the replies for the contact's channel and commits the turn with its log
+    /// entries and, on a delivering channel, its outbox jobs (the contact's message marked read
+    /// first, then each reply carrying its fallback template unless `with_fallbacks` is off).
+    async fn commit_parts(
+        &self,
+        turn: PendingTurn,
+        with_fallbacks: bool,
+    ) -> Result<(Vec<Reply>, Committed), EngineError> {
+        let PendingTurn {
+            contact,
+            mut state,
+            inbound,
+            effects,
+            fired_timer,
+            dedupe_keys,
+            inbox_done,
+            delivery,
+            extra,
+        } = turn;
         let now = self.now();
-        let channel = self.channels.channel(&contact.channel).cloned();
-        let capabilities = channel
-            .as_ref()
+        let channel = self
+            .channels
+            .channel(&contact.channel)
+            .filter(|channel| channel.provider.delivers());
+        let capabilities = self
+            .channels
+            .channel(&contact.channel)
             .map_or(Capabilities::ALL, |c| c.provider.capabilities());
-        let replies = render_for(&capabilities, effects.replies, &mut state);
-        let inbound_id = inbound
-            .as_ref()
-            .and_then(|entry| entry.message["id"].as_str().map(str::to_owned));
-        let mut log: Vec<NewLogEntry> = inbound.into_iter().collect();
-        log.extend(replies.iter().map(|reply| NewLogEntry {
-            at: now,
-            direction: Direction::Outbound,
-            message: to_value(reply),
-        }));
-        trace_notes(contact, &effects.notes);
+        let mut all = extra;
+        all.extend(effects.replies);
+        let replies = render_for(&capabilities, all, &mut state);
+        let mut log = Vec::new();
+        let mut jobs = Vec::new();
+        if let Some(message) = &inbound {
+            log.push(NewLogEntry {
+                at: now,
+                direction: Direction::Inbound,
+                message: to_value(message),
+                delivery: None,
+            });
+            if let Some(channel) = channel
+                && channel.provider.mark_read_request(&message.id).is_some()
+            {
+                jobs.push(NewJob {
+                    payload: Payload::MarkRead {
+                        message_id: message.id.clone(),
+                    },
+                    fallback: None,
+                    log_index: None,
+                });
+            }
+        }
+        for reply in &replies {
+            let queued = channel.map(|channel| {
+                let fallback = if with_fallbacks {
+                    reply
+                        .outside_window
+                        .clone()
+                        .or_else(|| channel.outside_window.clone())
+                } else {
+                    None
+                };
+                NewJob {
+                    payload: Payload::Message {
+                        message: Box::new(reply.message.clone()),
+                    },
+                    fallback,
+                    log_index: Some(log.len()),
+                }
+            });
+            log.push(NewLogEntry {
+                at: now,
+                direction: Direction::Outbound,
+                message: to_value(reply),
+                delivery: queued.as_ref().map(|_| Delivery {
+                    state: DeliveryState::Queued,
+                    at: now,
+                    provider_id: None,
+                    error: None,
+                }),
+            });
+            jobs.extend(queued);
+        }
+        trace_notes(&contact, &effects.notes);
         let sets_timers = !effects.timers.is_empty();
-        self.store
+        let committed = self
+            .store
             .commit_turn(TurnCommit {
                 state,
                 log,
                 timers: effects.timers,
                 fired_timer,
-                dedupe_key,
+                dedupe_keys,
                 committed_at: now,
+                jobs,
+                inbox_done,
+                delivery,
             })
             .await?;
         if sets_timers {
             self.timers_changed.notify_one();
         }
-        if let (Some(channel), Some(outbox)) = (channel, &self.outbox)
-            && channel.provider.delivers()
-        {
-            let read = inbound_id
-                .and_then(|id| channel.provider.mark_read_request(&id))
-                .map(Job::Request);
-            let jobs = read.into_iter().chain(
-                replies
-                    .iter()
-                    .map(|reply| Job::Message(Box::new(reply.message.clone()))),
-            );
-            outbox.enqueue(&channel, contact, jobs.collect());
-        }
-        Ok(replies)
+        Ok((replies, committed))
     }
+}
+
+/// The dedupe key of a provider message.
+fn message_key(channel: &str, id: &str) -> String {
+    format!("message:{channel}:{id}")
+}
+
+/// The dedupe key of a delivery status: a message goes through several, each handled once.
+fn status_key(channel: &str, status: &DeliveryStatus) -> String {
+    format!(
+        "status:{channel}:{}:{}",
+        status.message_id,
+        status.status.as_str()
+    )
+}
+
+/// The contact an event is about, whose queue it goes in.
+fn event_contact(event: &InboundEvent) -> &str {
+    match event {
+        InboundEvent::Message(message) => &message.from,
+        InboundEvent::Status(status) => &status.recipient,
+        InboundEvent::Preference(change) => &change.contact,
+    }
+}
+
+/// A failed status's errors as one line for the log entry.
+fn status_error(status: &DeliveryStatus) -> Option<String> {
+    let errors: Vec<String> = status
+        .errors
+        .iter()
+        .map(|error| match &error.title {
+            Some(title) => format!("({}) {title}", error.code),
+            None => format!("({})", error.code),
+        })
+        .collect();
+    (!errors.is_empty()).then(|| errors.join("; "))
 }
 
 /// The replies as the channel can show them; a degraded menu is remembered so a numbered or
@@ -478,6 +882,7 @@ fn render_for(
             Reply {
                 message: degraded.message,
                 fallback_text: reply.fallback_text,
+                outside_window: reply.outside_window,
             }
         })
         .collect()
@@ -497,50 +902,5 @@ fn trace_notes(contact: &ContactKey, notes: &[Note]) {
                 tracing::debug!(channel = %contact.channel, contact = %contact.id, note = ?other)
             }
         }
-    }
-}
-
-/// Contacts' turn locks, held weakly so unused ones can be dropped.
-type LockShard = HashMap<ContactKey, Weak<tokio::sync::Mutex<()>>>;
-
-/// One async mutex per contact, created on demand and dropped when unused; sharded so taking
-/// one never contends on a global lock.
-struct ContactLocks {
-    shards: Box<[Mutex<LockShard>]>,
-    hasher: RandomState,
-}
-
-impl Default for ContactLocks {
-    fn default() -> Self {
-        Self {
-            shards: (0..64).map(|_| Mutex::default()).collect(),
-            hasher: RandomState::new(),
-        }
-    }
-}
-
-impl ContactLocks {
-    /// Waits for the contact's turn; waiters are served first come, first served.
-    async fn lock(&self, contact: &ContactKey) -> OwnedMutexGuard<()> {
-        let mutex = self.mutex(contact);
-        mutex.lock_owned().await
-    }
-
-    fn mutex(&self, contact: &ContactKey) -> Arc<tokio::sync::Mutex<()>> {
-        let index =
-            usize::try_from(self.hasher.hash_one(contact) % self.shards.len() as u64).unwrap_or(0);
-        let mut shard = match self.shards[index].lock() {
-            Ok(shard) => shard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if let Some(mutex) = shard.get(contact).and_then(Weak::upgrade) {
-            return mutex;
-        }
-        if shard.len() >= 1024 {
-            shard.retain(|_, weak| weak.strong_count() > 0);
-        }
-        let mutex = Arc::new(tokio::sync::Mutex::new(()));
-        shard.insert(contact.clone(), Arc::downgrade(&mutex));
-        mutex
     }
 }

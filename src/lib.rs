@@ -14,6 +14,7 @@ pub mod engine;
 pub mod flow;
 pub mod message;
 pub mod outbox;
+pub mod per_contact;
 pub mod provider;
 pub mod script;
 pub mod server;

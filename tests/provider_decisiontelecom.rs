@@ -310,7 +310,7 @@ async fn a_mapped_message_is_answered_in_decisiontelecoms_format() {
     let body = json!({"from": "+380 63 123 4567", "text": "hi"}).to_string();
     let (status, answer) = post(&h.router, "/webhooks/dt", body.as_bytes(), &[]).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    assert_eq!(answer["handled"], 1);
+    assert_eq!(answer["accepted"], 1);
     let requests = sent(&captured, 1).await;
     let request = &requests[0];
     assert_eq!(
@@ -343,9 +343,15 @@ async fn a_status_callback_is_handled_as_a_delivery_status() {
     let body = fs::read(fixture("callbacks/status_7_seen.json")).expect("readable");
     let (status, answer) = post(&h.router, "/webhooks/dt", &body, &[]).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    assert_eq!(answer, json!({"handled": 1, "unrecognized": 0}));
+    assert_eq!(
+        answer,
+        json!({"accepted": 1, "duplicates": 0, "unrecognized": 0})
+    );
     let odd = br#"{"message_id": 554, "status": 99}"#;
     let (status, answer) = post(&h.router, "/webhooks/dt", odd, &[]).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    assert_eq!(answer, json!({"handled": 0, "unrecognized": 1}));
+    assert_eq!(
+        answer,
+        json!({"accepted": 0, "duplicates": 0, "unrecognized": 1})
+    );
 }

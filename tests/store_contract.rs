@@ -67,7 +67,7 @@ fn open_sled() -> (SledStore, TempDir) {
 async fn a_committed_dedupe_key_is_seen(store: impl Store) {
     assert!(!store.seen("message:main:wamid.1").await.expect("readable"));
     let mut turn = turn(&ann(), &["hi"]);
-    turn.dedupe_key = Some("message:main:wamid.1".to_owned());
+    turn.dedupe_keys = vec!["message:main:wamid.1".to_owned()];
     store.commit_turn(turn).await.expect("committed");
     assert!(store.seen("message:main:wamid.1").await.expect("readable"));
     assert!(!store.seen("message:main:wamid.2").await.expect("readable"));
@@ -75,11 +75,11 @@ async fn a_committed_dedupe_key_is_seen(store: impl Store) {
 
 async fn a_sweep_forgets_old_dedupe_keys_and_log_entries_only(store: impl Store) {
     let mut old = turn(&ann(), &["old"]);
-    old.dedupe_key = Some("message:main:old".to_owned());
+    old.dedupe_keys = vec!["message:main:old".to_owned()];
     store.commit_turn(old).await.expect("committed");
     let mut new = turn(&ann(), &["new"]);
     new.log[0].at = 1_800_000_000;
-    new.dedupe_key = Some("message:main:new".to_owned());
+    new.dedupe_keys = vec!["message:main:new".to_owned()];
     new.committed_at = 1_800_000_000;
     store.commit_turn(new).await.expect("committed");
     let swept = store
@@ -159,7 +159,7 @@ async fn transcript_is_the_last_entries_oldest_first(store: impl Store) {
     let longer_id = ContactKey::new("main", "1234");
     let mut seqs = Vec::new();
     for texts in [&["1", "2"][..], &["3"], &["4", "5"]] {
-        seqs.extend(store.commit_turn(turn(&ann, texts)).await.unwrap());
+        seqs.extend(store.commit_turn(turn(&ann, texts)).await.unwrap().log);
         store
             .commit_turn(turn(&longer_id, &["other"]))
             .await
@@ -303,7 +303,7 @@ async fn sled_keeps_everything_across_a_restart() {
     let state = commit.state.clone();
     let before = {
         let store = SledStore::open(dir.path()).unwrap();
-        store.commit_turn(commit).await.unwrap()
+        store.commit_turn(commit).await.unwrap().log
     };
 
     let store = SledStore::open(dir.path()).unwrap();
@@ -314,7 +314,7 @@ async fn sled_keeps_everything_across_a_restart() {
     );
     assert_eq!(dues(&store.due_timers(100, 10).await.unwrap()), [100]);
 
-    let after = store.commit_turn(turn(&ann, &["again"])).await.unwrap();
+    let after = store.commit_turn(turn(&ann, &["again"])).await.unwrap().log;
     assert!(
         after[0] > before[1],
         "sequence numbers restarted: {before:?} then {after:?}"
@@ -344,7 +344,7 @@ async fn sled_damaged_records_are_reported_not_panicked_on() {
     let seqs = {
         let store = SledStore::open(dir.path()).unwrap();
         store.commit_turn(with_timers(&ann, &[-5])).await.unwrap();
-        store.commit_turn(turn(&ann, &["hi"])).await.unwrap()
+        store.commit_turn(turn(&ann, &["hi"])).await.unwrap().log
     };
     overwrite_every_record(dir.path(), b"\xff not json");
 
@@ -373,8 +373,11 @@ fn commit(state: ContactState) -> TurnCommit {
         log: Vec::new(),
         timers: Vec::new(),
         fired_timer: None,
-        dedupe_key: None,
+        dedupe_keys: Vec::new(),
         committed_at: 1_700_000_000,
+        jobs: Vec::new(),
+        inbox_done: None,
+        delivery: None,
     }
 }
 
@@ -404,6 +407,7 @@ fn said(text: &str) -> NewLogEntry {
         at: 1_700_000_000,
         direction: Direction::Inbound,
         message: json!({"type": "text", "text": {"body": text}}),
+        delivery: None,
     }
 }
 

@@ -1,20 +1,23 @@
 //! `chatflow serve`: config and flows loaded (refusing to start on any error), the store opened,
-//! the HTTP server and the timer loop run until SIGTERM or Ctrl-C, then shut down gracefully.
+//! what the last stop left (inbox entries, queued sends) picked up, the HTTP server, timers and
+//! outbox run until SIGTERM or Ctrl-C, then shut down gracefully.
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::watch;
 
 use chatflow::engine::{Engine, SystemClock};
 use chatflow::flow;
-use chatflow::outbox::Outbox;
+use chatflow::outbox::OutboxSettings;
 use chatflow::provider::Registry;
 use chatflow::provider::http::HttpClient;
 use chatflow::server::{AdminAuth, AppState, app};
 use chatflow::store::SledStore;
+use chatflow::store::Store;
 
 /// Runs the engine until a shutdown signal.
 pub async fn serve(config: Option<&Path>) -> anyhow::Result<ExitCode> {
@@ -50,9 +53,17 @@ pub async fn serve(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     })?);
     let http = HttpClient::new().context("cannot start the HTTP client")?;
     let store = SledStore::open(&config.data_dir)?;
-    let engine = Engine::new(bot, store, Arc::new(SystemClock))
-        .with_channels(Arc::clone(&registry), Outbox::new(http.clone()));
+    let settings = OutboxSettings {
+        max_attempts: config.max_attempts,
+        ..OutboxSettings::default()
+    };
+    let engine = Engine::new(bot, store, Arc::new(SystemClock)).with_channels(
+        Arc::clone(&registry),
+        http.clone(),
+        settings,
+    );
     let engine = Arc::new(engine);
+    engine.recover().await?;
     engine.pull_pending(&http).await;
     let mut state = AppState::new(Arc::clone(&engine), registry.simulator_channels(), http);
     state.body_limit = config.body_limit_bytes();
@@ -91,8 +102,25 @@ pub async fn serve(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     server.await.context("the HTTP server failed")?;
     let _ = timers.await;
     let _ = sweeper.await;
+    finish(&engine).await;
     tracing::info!("chatflow stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Graceful stop, after the server stopped accepting: the events accepted so far are handled,
+/// the sends under way finish, and everything is flushed; whatever is left is picked up by the
+/// next start.
+async fn finish(engine: &Engine<SledStore>) {
+    const GRACE: Duration = Duration::from_secs(10);
+    if !engine.drain_inbox(GRACE).await {
+        tracing::warn!("events still unhandled at shutdown; they are handled on the next start");
+    }
+    if let Some(outbox) = engine.outbox() {
+        outbox.stop(GRACE).await;
+    }
+    if let Err(error) = engine.store().flush().await {
+        tracing::error!(message = "Final flush failed.", %error);
+    }
 }
 
 async fn wait_for(mut stopped: watch::Receiver<bool>) {

@@ -157,6 +157,8 @@ pub struct Step {
     pub goto: Option<Target>,
     /// Move read after `goto`.
     pub next: Option<Target>,
+    /// The template sent instead of this step's messages when the 24-hour window is closed.
+    pub outside_window: Option<Box<crate::message::Outbound>>,
 }
 
 /// A compiled `switch` branch.
@@ -287,6 +289,7 @@ impl MessageTemplate {
         Ok(Reply {
             message,
             fallback_text: spec.fallback_text,
+            outside_window: None,
         })
     }
 }

@@ -357,6 +357,23 @@ impl<'a> Compiler<'a> {
             switch: self.switch(flow, file, &path.key("switch"), spec),
             goto: self.target(flow, file, &path.key("goto"), spec.goto.as_deref()),
             next: self.target(flow, file, &path.key("next"), spec.next.as_deref()),
+            outside_window: self.outside_window(file, &path.key("outside_window"), spec),
+        }
+    }
+
+    /// A step's `outside_window` template, checked like any message.
+    fn outside_window(
+        &mut self,
+        file: &SourceFile,
+        path: &YamlPath,
+        spec: &StepSpec,
+    ) -> Option<Box<crate::message::Outbound>> {
+        match spec.outside_window.as_ref()?.to_outbound() {
+            Ok(message) => Some(Box::new(message)),
+            Err(error) => {
+                self.push(file.value_error(&path.join(&error.path), error.to_string()));
+                None
+            }
         }
     }
 
@@ -512,6 +529,7 @@ impl<'a> Compiler<'a> {
             Ok(message) => Some(MessageTemplate::Static(Box::new(Reply {
                 message,
                 fallback_text: spec.fallback_text.clone(),
+                outside_window: None,
             }))),
             Err(error) => {
                 self.push(file.value_error(&path.join(&error.path), error.to_string()));

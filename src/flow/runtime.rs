@@ -274,6 +274,7 @@ impl<'a> Turn<'a> {
         self.effects.replies.push(Reply {
             message: crate::message::Outbound::Text { text },
             fallback_text: None,
+            outside_window: None,
         });
         true
     }
@@ -483,7 +484,7 @@ impl<'a> Turn<'a> {
                 self.invalidate();
             }
         }
-        self.send(&step.send)?;
+        self.send(&step.send, step.outside_window.as_deref())?;
         if let Some(remind) = &step.remind {
             let due = match &remind.when {
                 RemindAt::After(after) => self.now + after.as_secs_i64(),
@@ -502,11 +503,17 @@ impl<'a> Turn<'a> {
         Ok(())
     }
 
-    fn send(&mut self, messages: &[MessageTemplate]) -> Result<(), String> {
+    /// Renders and queues `messages`, each carrying the step's `outside_window` template.
+    fn send(
+        &mut self,
+        messages: &[MessageTemplate],
+        outside_window: Option<&crate::message::Outbound>,
+    ) -> Result<(), String> {
         for message in messages {
-            let reply = message
+            let mut reply = message
                 .render(&self.bot.engine, self.bindings())
                 .map_err(|e| e.to_string())?;
+            reply.outside_window = outside_window.map(|template| Box::new(template.clone()));
             self.effects.replies.push(reply);
         }
         Ok(())
@@ -620,7 +627,7 @@ impl<'a> Turn<'a> {
         } else {
             &ask.retry
         };
-        if let Err(error) = self.send(prompt) {
+        if let Err(error) = self.send(prompt, step.outside_window.as_deref()) {
             return self.fail(target, &error);
         }
         conversation.asked_at = self.now;

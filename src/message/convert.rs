@@ -142,6 +142,13 @@ impl MediaSlot {
     }
 }
 
+impl crate::message::spec::TemplateSpec {
+    /// The template message this spec sends (a channel's or a step's `outside_window`).
+    pub fn to_outbound(&self) -> Result<Outbound, ConvertError> {
+        template::to_outbound(self, &YamlPath::root())
+    }
+}
+
 impl MessageSpec {
     /// The DSL key of this message's kind, so loaders and logs can name it; a spec must set
     /// exactly one kind key.

@@ -24,4 +24,8 @@ pub struct Reply {
     /// Text for providers that cannot render `message`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback_text: Option<String>,
+    /// The template to send instead if the provider says the 24-hour window is closed (the
+    /// step's `outside_window`; the channel's applies when it is `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outside_window: Option<Box<Outbound>>,
 }

@@ -32,9 +32,17 @@ impl HttpClient {
     /// # Errors
     /// The TLS backend cannot start.
     pub fn new() -> Result<Self, TransportError> {
+        Self::with_timeout(REQUEST_TIMEOUT)
+    }
+
+    /// A client giving up on a request after `timeout` (tests of a provider that hangs).
+    ///
+    /// # Errors
+    /// The TLS backend cannot start.
+    pub fn with_timeout(timeout: Duration) -> Result<Self, TransportError> {
         let client = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+            .timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(90))
             .user_agent(concat!("chatflow/", env!("CARGO_PKG_VERSION")))
             .build()

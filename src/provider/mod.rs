@@ -218,6 +218,22 @@ pub trait Provider: Send + Sync + fmt::Debug {
     /// The provider refused or failed; the decision says what to do.
     fn read_response(&self, response: &HttpResponse) -> Result<Sent, SendError>;
 
+    /// What the provider's error `code` means for a send, by its error table; `None` for a
+    /// code it does not list.
+    fn classify_code(&self, _code: i64) -> Option<SendFailure> {
+        None
+    }
+
+    /// What a failed delivery status means beyond "failed": the 24-hour window was closed, or
+    /// the contact opted out (reported after the provider first accepted the message).
+    fn status_failure(&self, status: &crate::message::DeliveryStatus) -> Option<SendFailure> {
+        status
+            .errors
+            .iter()
+            .filter_map(|error| self.classify_code(error.code))
+            .find(|failure| matches!(failure, SendFailure::OutsideWindow | SendFailure::OptedOut))
+    }
+
     /// The request that marks an inbound message read, when the provider supports and the
     /// channel wants it.
     fn mark_read_request(&self, _message_id: &str) -> Option<HttpRequest> {

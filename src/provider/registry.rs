@@ -103,8 +103,8 @@ pub struct Channel {
     pub secret_header: Option<super::mapping::SecretHeader>,
     /// Outbound messages per second (0 = unlimited).
     pub rate_limit: u32,
-    /// Template sent when the 24-hour window is closed.
-    pub outside_window: Option<crate::message::spec::TemplateSpec>,
+    /// Template sent instead when the 24-hour window is closed (checked at load).
+    pub outside_window: Option<Box<crate::message::Outbound>>,
     /// Meta's `phone_number_id`, which routes changes of a shared webhook to this channel.
     pub route_key: Option<String>,
 }
@@ -301,13 +301,24 @@ pub fn build_channel(channel: &crate::config::Channel) -> Result<Channel, Settin
                 ));
             }
         };
+    let outside_window = common
+        .outside_window
+        .map(|spec| spec.to_outbound())
+        .transpose()
+        .map_err(|error| {
+            SettingsError::at(
+                "outside_window",
+                format!("{} {}", error.path, error.message),
+            )
+        })?
+        .map(Box::new);
     Ok(Channel {
         id: channel.id.clone(),
         provider,
         mapping: common.inbound,
         secret_header: common.inbound_secret_header,
         rate_limit: common.rate_limit.unwrap_or(80),
-        outside_window: common.outside_window,
+        outside_window,
         route_key,
     })
 }

@@ -47,9 +47,11 @@ pub async fn receive<S: Store>(
             }
             IngestError::Engine(error) => AppError::from(error),
         })?;
-    Ok(Json(
-        json!({ "handled": ingested.handled, "unrecognized": ingested.unrecognized }),
-    ))
+    Ok(Json(json!({
+        "accepted": ingested.accepted,
+        "duplicates": ingested.duplicates,
+        "unrecognized": ingested.unrecognized,
+    })))
 }
 
 /// Answers a provider's verification handshake.

@@ -8,6 +8,7 @@
 //! timer it consumed, all or nothing, durable before it returns.
 
 mod memory;
+mod queue;
 mod sled_store;
 
 use std::future::Future;
@@ -19,6 +20,11 @@ use crate::flow::runtime::TimerRequest;
 use crate::flow::state::ContactState;
 
 pub use memory::MemoryStore;
+pub use queue::{
+    DeadJob, Delivery, DeliveryState, DeliveryUpdate, InboxEntry, NewInboxEntry, NewJob, OutboxJob,
+    Payload, SentRecord,
+};
+use queue::{advance, fallback_job, revived, sent_record};
 pub use sled_store::SledStore;
 
 /// A contact: a WhatsApp number (or provider user id) on one channel.
@@ -59,6 +65,8 @@ pub struct NewLogEntry {
     pub direction: Direction,
     /// The normalized inbound message, or the outbound reply in the Meta shape.
     pub message: Value,
+    /// For a reply to be sent through a provider: where its delivery starts (queued).
+    pub delivery: Option<Delivery>,
 }
 
 /// A logged message, numbered in the order the store accepted it.
@@ -72,6 +80,9 @@ pub struct LogEntry {
     pub direction: Direction,
     /// The normalized inbound message, or the outbound reply in the Meta shape.
     pub message: Value,
+    /// Where a reply sent through a provider is: queued, accepted, delivered, read…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
 }
 
 /// A timer waiting in the store.
@@ -106,6 +117,8 @@ pub struct Swept {
     pub dedupe_keys: usize,
     /// Log entries removed.
     pub log_entries: usize,
+    /// Sent-message records (for status tracking) and dead letters removed.
+    pub sent_and_dead: usize,
 }
 
 /// Everything one handled input changes, committed at once.
@@ -119,14 +132,46 @@ pub struct TurnCommit {
     pub timers: Vec<TimerRequest>,
     /// The timer this turn handled, removed in the same transaction so it fires once.
     pub fired_timer: Option<u64>,
-    /// The provider's id of what the turn handled (message id, or status id and status),
-    /// remembered in the same transaction so a redelivery is recognized.
-    pub dedupe_key: Option<String>,
-    /// Unix seconds of the turn, which the dedupe key's expiry counts from.
+    /// The provider's id of what the turn handled (message id, or status id and status), and
+    /// any other once-only marks, remembered in the same transaction so a redelivery is
+    /// recognized.
+    pub dedupe_keys: Vec<String>,
+    /// Unix seconds of the turn, which the dedupe keys' expiry counts from.
     pub committed_at: i64,
+    /// Sends to queue, in order.
+    pub jobs: Vec<NewJob>,
+    /// The inbox entry the turn handled, removed with it.
+    pub inbox_done: Option<u64>,
+    /// A delivery status the turn records on one of the contact's logged messages.
+    pub delivery: Option<DeliveryUpdate>,
+}
+
+/// What a committed turn was given.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Committed {
+    /// The new log entries' sequence numbers, in order.
+    pub log: Vec<u64>,
+    /// The queued jobs, in order, for the outbox worker.
+    pub jobs: Vec<OutboxJob>,
 }
 
 impl TurnCommit {
+    /// A commit that only saves a contact's state (an opt-out the provider reported, say).
+    #[must_use]
+    pub fn state_only(state: ContactState, at: i64) -> Self {
+        Self {
+            state,
+            log: Vec::new(),
+            timers: Vec::new(),
+            fired_timer: None,
+            dedupe_keys: Vec::new(),
+            committed_at: at,
+            jobs: Vec::new(),
+            inbox_done: None,
+            delivery: None,
+        }
+    }
+
     /// The contact the commit is for.
     #[must_use]
     pub fn contact(&self) -> ContactKey {
@@ -158,11 +203,11 @@ pub trait Store: Send + Sync + 'static {
         contact: &ContactKey,
     ) -> impl Future<Output = Result<Option<ContactState>, StoreError>> + Send;
 
-    /// Applies one turn atomically and durably; returns the new log entries' sequence numbers.
+    /// Applies one turn atomically and durably.
     fn commit_turn(
         &self,
         commit: TurnCommit,
-    ) -> impl Future<Output = Result<Vec<u64>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Committed, StoreError>> + Send;
 
     /// The contact's last `limit` log entries, oldest first.
     fn transcript(
@@ -206,4 +251,102 @@ pub trait Store: Send + Sync + 'static {
         &self,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Unrecognized>, StoreError>> + Send;
+
+    /// Puts a webhook's events in the inbox and its unrecognized payloads aside, in one
+    /// transaction; returns the entries, numbered in arrival order. They are durable after the
+    /// next [`Store::flush`], which the caller awaits before acknowledging the webhook (so that
+    /// numbering and flushing are separate, and concurrent webhooks share one flush).
+    fn accept_inbound(
+        &self,
+        entries: Vec<NewInboxEntry>,
+        unrecognized: Vec<Unrecognized>,
+    ) -> impl Future<Output = Result<Vec<InboxEntry>, StoreError>> + Send;
+
+    /// Waits until everything written so far is durable; concurrent callers share one flush.
+    fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Inbox entries not yet handled, in arrival order (what a crash left behind).
+    fn pending_inbound(&self) -> impl Future<Output = Result<Vec<InboxEntry>, StoreError>> + Send;
+
+    /// Removes an inbox entry that needed no turn (a redelivery, a status for nobody).
+    fn finish_inbound(&self, seq: u64) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Pending jobs, each contact's in the order they are to be sent, at most `limit`.
+    fn pending_jobs(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<OutboxJob>, StoreError>> + Send;
+
+    /// Marks a job in flight and counts the attempt, durably, before it is sent; `None` when
+    /// the job is no longer pending (cleared, or replaced by its fallback).
+    fn claim_job(
+        &self,
+        contact: &ContactKey,
+        id: u64,
+    ) -> impl Future<Output = Result<Option<OutboxJob>, StoreError>> + Send;
+
+    /// The provider accepted `job`: it leaves the outbox; its log entry and the sent-message
+    /// record (by `provider_id`) say so.
+    fn ack_job(
+        &self,
+        job: &OutboxJob,
+        provider_id: Option<String>,
+        at: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// An attempt failed and another follows at `next_attempt_at`.
+    fn retry_job(
+        &self,
+        job: &OutboxJob,
+        next_attempt_at: i64,
+        error: String,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Gives up on `job`: it moves to the dead letters and its log entry says why.
+    fn bury_job(
+        &self,
+        job: &OutboxJob,
+        reason: String,
+        at: i64,
+    ) -> impl Future<Output = Result<DeadJob, StoreError>> + Send;
+
+    /// The provider refused `job` as outside the 24-hour window: it and the other pending jobs
+    /// of its turn are dead-lettered with `reason`, and — unless the turn's fallback was already
+    /// sent — its fallback template takes its place in the queue (same id) and is returned.
+    fn replace_with_fallback(
+        &self,
+        job: &OutboxJob,
+        reason: String,
+        at: i64,
+    ) -> impl Future<Output = Result<Option<OutboxJob>, StoreError>> + Send;
+
+    /// Dead letters, oldest first, at most `limit`.
+    fn dead_jobs(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<DeadJob>, StoreError>> + Send;
+
+    /// Puts a dead letter back in the outbox as a new job (at the end of its contact's queue,
+    /// attempts reset); `None` if there is no such dead letter.
+    fn revive_job(
+        &self,
+        dead_id: u64,
+        at: i64,
+    ) -> impl Future<Output = Result<Option<OutboxJob>, StoreError>> + Send;
+
+    /// Drops every pending job that is not in flight; returns how many.
+    fn clear_jobs(&self) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// What was sent as the provider's message `provider_id` on `channel`.
+    fn sent_record(
+        &self,
+        channel: &str,
+        provider_id: &str,
+    ) -> impl Future<Output = Result<Option<SentRecord>, StoreError>> + Send;
+}
+
+/// The dedupe key marking that the fallback template of `turn` was sent to `contact`.
+#[must_use]
+pub fn fallback_key(contact: &ContactKey, turn: u64) -> String {
+    format!("fallback:{}:{}:{turn}", contact.channel, contact.id)
 }

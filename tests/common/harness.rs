@@ -14,7 +14,7 @@ use tower::ServiceExt;
 use chatflow::config::Config;
 use chatflow::engine::{Engine, SystemClock};
 use chatflow::flow;
-use chatflow::outbox::Outbox;
+use chatflow::outbox::{Backoff, OutboxSettings};
 use chatflow::provider::Registry;
 use chatflow::provider::http::HttpClient;
 use chatflow::server::{AdminAuth, AppState, app};
@@ -87,14 +87,30 @@ pub fn harness(channels: &str) -> Harness {
         .unwrap_or_else(|d| panic!("{d}"))
         .bot;
     let registry = Arc::new(Registry::from_config(&config).unwrap_or_else(|e| panic!("{e:?}")));
-    let http = HttpClient::new().expect("a client");
-    let engine = Engine::new(bot, MemoryStore::new(), Arc::new(SystemClock))
-        .with_channels(Arc::clone(&registry), Outbox::new(http.clone()));
+    let http = HttpClient::with_timeout(Duration::from_millis(500)).expect("a client");
+    let engine = Engine::new(bot, MemoryStore::new(), Arc::new(SystemClock)).with_channels(
+        Arc::clone(&registry),
+        http.clone(),
+        fast_retries(),
+    );
     let engine = Arc::new(engine);
     let state = AppState::new(Arc::clone(&engine), registry.simulator_channels(), http);
     Harness {
         router: app(Arc::new(state), AdminAuth::default()),
         engine,
+    }
+}
+
+/// Retries a test can wait for: 4 attempts, 20 ms doubling to 100 ms, `Retry-After` obeyed
+/// up to 2 s.
+pub fn fast_retries() -> OutboxSettings {
+    OutboxSettings {
+        max_attempts: 4,
+        backoff: Backoff {
+            base: Duration::from_millis(20),
+            cap: Duration::from_millis(100),
+        },
+        max_retry_after: Duration::from_secs(2),
     }
 }
 

@@ -58,7 +58,7 @@ fn coded(body: &ErrorResponse) -> Vec<ApiError> {
 
 /// The codes the document gives a meaning to; `None` for any other, which is then decided by
 /// HTTP status.
-fn by_code(code: i64) -> Option<SendFailure> {
+pub(super) fn by_code(code: i64) -> Option<SendFailure> {
     match code {
         // "Outside the support window for freeform messages": only a template may go.
         470 => Some(SendFailure::OutsideWindow),

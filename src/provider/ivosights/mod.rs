@@ -26,6 +26,7 @@ use super::{
     SendError, Sent, VerifyError, WebhookRequest,
 };
 use crate::message::Outbound;
+use crate::provider::SendFailure;
 
 /// The `provider:` name of this provider in the config.
 const NAME: &str = "ivosights";
@@ -113,6 +114,10 @@ impl Provider for Ivosights {
 
     fn read_response(&self, response: &HttpResponse) -> Result<Sent, SendError> {
         errors::read_response(response)
+    }
+
+    fn classify_code(&self, code: i64) -> Option<SendFailure> {
+        errors::by_code(code)
     }
 
     fn mark_read_request(&self, message_id: &str) -> Option<HttpRequest> {

@@ -39,7 +39,7 @@ pub(super) fn read_response(response: &HttpResponse) -> Result<Sent, SendError> 
 
 /// The error codes of spec §4.5 and the bot action the table gives each; `None` for a code the
 /// table does not list, which is then decided by HTTP status.
-fn by_code(code: i64, wait: Option<Duration>) -> Option<SendFailure> {
+pub(super) fn by_code(code: i64, wait: Option<Duration>) -> Option<SendFailure> {
     let decision = match code {
         // Re-engagement: over 24 h since the user last wrote; only a template may go. 470 is the
         // On-Premises code for the same rule.

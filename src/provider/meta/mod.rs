@@ -23,6 +23,7 @@ use super::{
     Secret, SendError, Sent, VerifyError, WebhookRequest,
 };
 use crate::message::Outbound;
+use crate::provider::SendFailure;
 
 /// The `provider:` name of this provider in the config.
 const NAME: &str = "meta";
@@ -95,6 +96,10 @@ impl Provider for Meta {
 
     fn read_response(&self, response: &HttpResponse) -> Result<Sent, SendError> {
         errors::read_response(response)
+    }
+
+    fn classify_code(&self, code: i64) -> Option<SendFailure> {
+        errors::by_code(code, None)
     }
 
     fn mark_read_request(&self, message_id: &str) -> Option<HttpRequest> {
