@@ -20,8 +20,8 @@ use crate::provider::http::HttpClient;
 use crate::provider::{Capabilities, Channel, ParseError, Registry, RoutedEvent, SendFailure};
 use crate::store::{
     Committed, ContactKey, Delivery, DeliveryState, DeliveryUpdate, Direction, InboxEntry,
-    NewInboxEntry, NewJob, NewLogEntry, Payload, Store, StoreError, StoredTimer, TurnCommit,
-    Unrecognized,
+    NewInboxEntry, NewJob, NewLogEntry, OutboxJob, Payload, Store, StoreError, StoredTimer,
+    TurnCommit, Unrecognized,
 };
 
 /// Where the engine reads the time, so tests can move it.
@@ -317,19 +317,7 @@ impl<S: Store> Engine<S> {
     /// # Errors
     /// The store could not be read.
     pub async fn recover(self: &Arc<Self>) -> Result<(), EngineError> {
-        let pending = self.store.pending_inbound().await?;
-        if !pending.is_empty() {
-            tracing::info!(
-                message = "Handling events accepted before the last stop.",
-                count = pending.len()
-            );
-        }
-        {
-            let _order = self.inbox_order.lock().await;
-            for entry in pending {
-                self.dispatch(entry);
-            }
-        }
+        // Sends first: the recovered events' turns queue new replies, which go behind them.
         if let Some(outbox) = &self.outbox {
             let (jobs, in_flight) = outbox.recover().await?;
             if in_flight > 0 {
@@ -344,6 +332,17 @@ impl<S: Store> Engine<S> {
                     jobs
                 );
             }
+        }
+        let pending = self.store.pending_inbound().await?;
+        if !pending.is_empty() {
+            tracing::info!(
+                message = "Handling events accepted before the last stop.",
+                count = pending.len()
+            );
+        }
+        let _order = self.inbox_order.lock().await;
+        for entry in pending {
+            self.dispatch(entry);
         }
         Ok(())
     }
@@ -610,6 +609,21 @@ impl<S: Store> Engine<S> {
             .ok()
             .and_then(Result::ok);
         Ok(OperatorSend::Attempted { job: job.id, first })
+    }
+
+    /// Puts dead letter `dead_id` back in the outbox and starts sending it; `None` if there is
+    /// no such dead letter.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn retry_dead(&self, dead_id: u64) -> Result<Option<OutboxJob>, EngineError> {
+        let Some(job) = self.store.revive_job(dead_id, self.now()).await? else {
+            return Ok(None);
+        };
+        if let Some(outbox) = &self.outbox {
+            outbox.enqueue(std::slice::from_ref(&job));
+        }
+        Ok(Some(job))
     }
 
     /// Fires every timer due now, each in its contact's order; returns how many fired.

@@ -10,8 +10,10 @@ use std::sync::Arc;
 
 use chatflow::flow::runtime::TimerRequest;
 use chatflow::flow::state::{ContactState, Conversation};
+use chatflow::message::{InboundEvent, Outbound};
 use chatflow::store::{
-    ContactKey, Direction, LogEntry, MemoryStore, NewLogEntry, SledStore, Store, StoreError,
+    ContactKey, Delivery, DeliveryState, DeliveryUpdate, Direction, LogEntry, MemoryStore,
+    NewInboxEntry, NewJob, NewLogEntry, OutboxJob, Payload, SledStore, Store, StoreError,
     StoredTimer, TurnCommit,
 };
 use serde_json::json;
@@ -33,6 +35,12 @@ macro_rules! contract {
                 parallel_contacts_keep_each_log_in_commit_order,
                 a_committed_dedupe_key_is_seen,
                 a_sweep_forgets_old_dedupe_keys_and_log_entries_only,
+                inbox_entries_wait_in_arrival_order_until_handled,
+                a_turns_jobs_are_pending_in_order_and_claims_count_attempts,
+                an_acked_job_leaves_a_sent_record_and_statuses_only_advance,
+                a_buried_job_is_dead_until_revived_behind_the_queue,
+                a_turns_fallback_replaces_its_jobs_once,
+                clearing_the_outbox_leaves_jobs_in_flight,
             );
         }
     };
@@ -306,7 +314,7 @@ async fn sled_keeps_everything_across_a_restart() {
         store.commit_turn(commit).await.unwrap().log
     };
 
-    let store = SledStore::open(dir.path()).unwrap();
+    let store = reopen(dir.path());
     assert_eq!(store.load_contact(&ann).await.unwrap(), Some(state));
     assert_eq!(
         texts(&store.transcript(&ann, 10).await.unwrap()),
@@ -322,6 +330,27 @@ async fn sled_keeps_everything_across_a_restart() {
 }
 
 #[tokio::test]
+async fn sled_keeps_the_inbox_and_the_outbox_with_in_flight_marks_across_a_restart() {
+    let dir = TempDir::new().unwrap();
+    let (entry, job) = {
+        let store = SledStore::open(dir.path()).unwrap();
+        let entry = store
+            .accept_inbound(vec![inbound("a")], Vec::new())
+            .await
+            .unwrap();
+        store.flush().await.unwrap();
+        let committed = store.commit_turn(with_jobs(&ann(), &["hi"])).await.unwrap();
+        let job = store.claim_job(&ann(), committed.jobs[0].id).await.unwrap();
+        (entry, job.expect("pending"))
+    };
+    let store = reopen(dir.path());
+    assert_eq!(store.pending_inbound().await.unwrap(), entry);
+    let pending: Vec<OutboxJob> = store.pending_jobs(10).await.unwrap();
+    assert_eq!(pending, std::slice::from_ref(&job));
+    assert!(pending[0].in_flight, "a crash mid-send is known after it");
+}
+
+#[tokio::test]
 async fn sled_directory_in_use_is_refused_with_what_to_do() {
     let dir = TempDir::new().unwrap();
     let first = SledStore::open(dir.path()).unwrap();
@@ -334,7 +363,7 @@ async fn sled_directory_in_use_is_refused_with_what_to_do() {
     assert!(error.contains(&expected), "{error}");
 
     drop(first);
-    SledStore::open(dir.path()).unwrap();
+    reopen(dir.path());
 }
 
 #[tokio::test]
@@ -348,12 +377,225 @@ async fn sled_damaged_records_are_reported_not_panicked_on() {
     };
     overwrite_every_record(dir.path(), b"\xff not json");
 
-    let store = SledStore::open(dir.path()).unwrap();
+    let store = reopen(dir.path());
     assert_corrupt(store.load_contact(&ann).await, "contacts/main/123");
     let log_key = format!("log/main/123/{}", seqs[0]);
     assert_corrupt(store.transcript(&ann, 10).await, &log_key);
     assert_corrupt(store.due_timers(0, 10).await, "timers/-5/");
     assert_eq!(store.next_due().await.unwrap(), Some(-5));
+}
+
+async fn inbox_entries_wait_in_arrival_order_until_handled(store: impl Store) {
+    let accepted = store
+        .accept_inbound(vec![inbound("a"), inbound("b")], Vec::new())
+        .await
+        .expect("accepted");
+    store.flush().await.expect("flushed");
+    let more = store
+        .accept_inbound(vec![inbound("c")], Vec::new())
+        .await
+        .expect("accepted");
+    let seqs: Vec<u64> = accepted.iter().chain(&more).map(|e| e.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    let pending = store.pending_inbound().await.expect("readable");
+    assert_eq!(pending.iter().map(|e| e.seq).collect::<Vec<_>>(), seqs);
+
+    let mut handled = turn(&ann(), &["a"]);
+    handled.inbox_done = Some(seqs[0]);
+    store.commit_turn(handled).await.expect("committed");
+    store.finish_inbound(seqs[2]).await.expect("finished");
+    let pending = store.pending_inbound().await.expect("readable");
+    assert_eq!(pending.iter().map(|e| e.seq).collect::<Vec<_>>(), [seqs[1]]);
+}
+
+async fn a_turns_jobs_are_pending_in_order_and_claims_count_attempts(store: impl Store) {
+    let committed = store
+        .commit_turn(with_jobs(&ann(), &["one", "two"]))
+        .await
+        .expect("committed");
+    let jobs = &committed.jobs;
+    assert_eq!(jobs.len(), 2);
+    assert!(jobs[0].id < jobs[1].id && jobs[0].turn == jobs[1].turn);
+    assert_eq!(jobs[0].log_seq, Some(committed.log[0]));
+    store
+        .commit_turn(with_jobs(&bob(), &["bob"]))
+        .await
+        .expect("committed");
+    let pending = store.pending_jobs(10).await.expect("readable");
+    let ann_jobs: Vec<u64> = pending
+        .iter()
+        .filter(|job| job.contact == ann())
+        .map(|job| job.id)
+        .collect();
+    assert_eq!(ann_jobs, [jobs[0].id, jobs[1].id]);
+    assert_eq!(pending.len(), 3);
+
+    let claimed = store.claim_job(&ann(), jobs[0].id).await.expect("claimed");
+    let claimed = claimed.expect("pending");
+    assert_eq!((claimed.attempts, claimed.in_flight), (1, true));
+    store
+        .retry_job(&claimed, 1_700_000_100, "http 500".to_owned())
+        .await
+        .expect("rescheduled");
+    let again = store.claim_job(&ann(), jobs[0].id).await.expect("claimed");
+    assert_eq!(
+        again.map(|job| (job.attempts, job.last_error)),
+        Some((2, Some("http 500".to_owned())))
+    );
+    assert_eq!(
+        store.claim_job(&bob(), jobs[0].id).await.expect("readable"),
+        None
+    );
+}
+
+async fn an_acked_job_leaves_a_sent_record_and_statuses_only_advance(store: impl Store) {
+    let committed = store
+        .commit_turn(with_jobs(&ann(), &["hello"]))
+        .await
+        .expect("committed");
+    let job = store
+        .claim_job(&ann(), committed.jobs[0].id)
+        .await
+        .expect("claimed")
+        .expect("pending");
+    store
+        .ack_job(&job, Some("wamid.X".to_owned()), 1_700_000_010)
+        .await
+        .expect("acked");
+    assert!(store.pending_jobs(10).await.expect("readable").is_empty());
+    let sent = store
+        .sent_record("main", "wamid.X")
+        .await
+        .expect("readable");
+    let sent = sent.expect("remembered by provider id");
+    assert_eq!(
+        (sent.contact, sent.log_seq),
+        (ann(), Some(committed.log[0]))
+    );
+    assert_eq!(
+        delivery_of(&store, &ann()).await,
+        Some(DeliveryState::Accepted)
+    );
+
+    for (state, expected) in [
+        (DeliveryState::Read, DeliveryState::Read),
+        (DeliveryState::Delivered, DeliveryState::Read),
+    ] {
+        let mut status = turn(&ann(), &[]);
+        status.delivery = Some(DeliveryUpdate {
+            log_seq: committed.log[0],
+            delivery: Delivery {
+                state,
+                at: 1_700_000_020,
+                provider_id: None,
+                error: None,
+            },
+        });
+        store.commit_turn(status).await.expect("committed");
+        assert_eq!(
+            delivery_of(&store, &ann()).await,
+            Some(expected),
+            "a late {state:?}"
+        );
+    }
+}
+
+async fn a_buried_job_is_dead_until_revived_behind_the_queue(store: impl Store) {
+    let first = store
+        .commit_turn(with_jobs(&ann(), &["one"]))
+        .await
+        .expect("committed");
+    let second = store
+        .commit_turn(with_jobs(&ann(), &["two"]))
+        .await
+        .expect("committed");
+    let dead = store
+        .bury_job(
+            &first.jobs[0],
+            "refused: (#131009)".to_owned(),
+            1_700_000_050,
+        )
+        .await
+        .expect("buried");
+    assert_eq!(
+        delivery_of(&store, &ann()).await,
+        Some(DeliveryState::Queued),
+        "the newest entry"
+    );
+    let listed = store.dead_jobs(10).await.expect("readable");
+    assert_eq!(listed, std::slice::from_ref(&dead));
+    assert_eq!(listed[0].reason, "refused: (#131009)");
+
+    let revived = store
+        .revive_job(dead.id, 1_700_000_060)
+        .await
+        .expect("revived")
+        .expect("a dead letter");
+    assert!(revived.id > second.jobs[0].id, "behind the queue");
+    assert_eq!(revived.attempts, 0);
+    assert!(store.dead_jobs(10).await.expect("readable").is_empty());
+    assert_eq!(store.revive_job(dead.id, 0).await.expect("readable"), None);
+    let ids: Vec<u64> = store
+        .pending_jobs(10)
+        .await
+        .expect("readable")
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(ids, [second.jobs[0].id, revived.id]);
+}
+
+async fn a_turns_fallback_replaces_its_jobs_once(store: impl Store) {
+    let mut commit = with_jobs(&ann(), &["one", "two"]);
+    for job in &mut commit.jobs {
+        job.fallback = Some(Box::new(text("template")));
+    }
+    let committed = store.commit_turn(commit).await.expect("committed");
+    let first = &committed.jobs[0];
+    let replacement = store
+        .replace_with_fallback(first, "outside".to_owned(), 1_700_000_070)
+        .await
+        .expect("replaced")
+        .expect("a fallback");
+    assert_eq!(replacement.id, first.id, "in the first job's place");
+    assert_eq!(
+        replacement.payload,
+        Payload::Message {
+            message: Box::new(text("template"))
+        }
+    );
+    let pending = store.pending_jobs(10).await.expect("readable");
+    assert_eq!(
+        pending,
+        std::slice::from_ref(&replacement),
+        "the turn's other job is gone"
+    );
+    assert_eq!(store.dead_jobs(10).await.expect("readable").len(), 2);
+    let again = store
+        .replace_with_fallback(&replacement, "outside".to_owned(), 1_700_000_080)
+        .await
+        .expect("buried");
+    assert_eq!(again, None, "the fallback goes once");
+}
+
+async fn clearing_the_outbox_leaves_jobs_in_flight(store: impl Store) {
+    let committed = store
+        .commit_turn(with_jobs(&ann(), &["one", "two"]))
+        .await
+        .expect("committed");
+    store
+        .claim_job(&ann(), committed.jobs[0].id)
+        .await
+        .expect("claimed");
+    assert_eq!(store.clear_jobs().await.expect("cleared"), 1);
+    let left: Vec<u64> = store
+        .pending_jobs(10)
+        .await
+        .expect("readable")
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(left, [committed.jobs[0].id]);
 }
 
 // ---- helpers ----
@@ -422,7 +664,7 @@ fn dues(timers: &[StoredTimer]) -> Vec<i64> {
 
 /// Replaces the value of every record of every tree, as a damaged disk or a foreign writer might.
 fn overwrite_every_record(dir: &Path, garbage: &[u8]) {
-    let db = ::sled::open(dir).unwrap();
+    let db = retry_while_locked(|| ::sled::open(dir));
     for name in ["contacts", "log", "timers"] {
         let tree = db.open_tree(name).unwrap();
         for key in tree.iter().keys() {
@@ -437,4 +679,71 @@ fn assert_corrupt<T: std::fmt::Debug>(result: Result<T, StoreError>, key_start: 
         Err(StoreError::Corrupt { key, .. }) => assert!(key.starts_with(key_start), "{key}"),
         other => panic!("expected a corrupt {key_start} record, got {other:?}"),
     }
+}
+
+fn text(body: &str) -> Outbound {
+    serde_json::from_value(json!({"type": "text", "text": {"body": body}})).expect("a text message")
+}
+
+/// A turn of `contact` that logs and queues one text reply per item of `texts`.
+fn with_jobs(contact: &ContactKey, texts: &[&str]) -> TurnCommit {
+    let mut turn = turn(contact, &[]);
+    for (index, body) in texts.iter().enumerate() {
+        turn.log.push(NewLogEntry {
+            at: 1_700_000_000,
+            direction: Direction::Outbound,
+            message: json!({"message": text(body)}),
+            delivery: Some(Delivery {
+                state: DeliveryState::Queued,
+                at: 1_700_000_000,
+                provider_id: None,
+                error: None,
+            }),
+        });
+        turn.jobs.push(NewJob {
+            payload: Payload::Message {
+                message: Box::new(text(body)),
+            },
+            fallback: None,
+            log_index: Some(index),
+        });
+    }
+    turn
+}
+
+/// An inbox entry: a text `id` from Ann.
+fn inbound(id: &str) -> NewInboxEntry {
+    let event: InboundEvent = serde_json::from_value(json!({
+        "event": "message", "id": id, "from": "15550001111", "timestamp": 1_700_000_000,
+        "content": {"type": "text", "body": id}
+    }))
+    .expect("a message event");
+    NewInboxEntry {
+        channel: "main".to_owned(),
+        received_at: 1_700_000_000,
+        event,
+    }
+}
+
+/// The delivery state of the contact's newest log entry.
+async fn delivery_of(store: &impl Store, contact: &ContactKey) -> Option<DeliveryState> {
+    let log = store.transcript(contact, 1).await.expect("readable");
+    log.last()?.delivery.as_ref().map(|d| d.state)
+}
+
+/// Opens the store again after the previous handle was dropped.
+fn reopen(dir: &Path) -> SledStore {
+    retry_while_locked(|| SledStore::open(dir))
+}
+
+/// Runs `open` until it succeeds: sled's background flusher thread releases the directory lock
+/// a moment after the last handle is dropped (a new process after a crash never waits).
+fn retry_while_locked<T, E: std::fmt::Debug>(open: impl Fn() -> Result<T, E>) -> T {
+    for _ in 0..100 {
+        if let Ok(opened) = open() {
+            return opened;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    open().expect("the directory opens once the old handle is gone")
 }

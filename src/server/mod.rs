@@ -1,9 +1,10 @@
-//! The HTTP surface (DESIGN §5): the simulator, contact views and health, behind the admin
-//! auth rule of DESIGN §4. `app()` builds the router so tests call it without a socket.
+//! The HTTP surface (DESIGN §5): webhooks, the simulator, contact views, the outbox and health,
+//! behind the admin auth rule of DESIGN §4. `app()` builds the router so tests call it without a socket.
 
 mod contacts;
 mod error;
 mod media;
+mod outbox;
 mod simulator;
 mod webhooks;
 
@@ -71,6 +72,16 @@ pub fn app<S: Store>(state: Arc<AppState<S>>, auth: AdminAuth) -> Router {
             "/api/contacts/{channel}/{contact}",
             get(contacts::get_contact::<S>),
         )
+        .route(
+            "/api/contacts/{channel}/{contact}/messages",
+            post(outbox::send::<S>),
+        )
+        .route(
+            "/api/outbox",
+            get(outbox::pending::<S>).delete(outbox::clear::<S>),
+        )
+        .route("/api/outbox/dead", get(outbox::dead::<S>))
+        .route("/api/outbox/dead/{id}/retry", post(outbox::retry::<S>))
         .route(
             "/api/media/{channel}/{media_id}",
             get(media::get_media::<S>),

@@ -74,11 +74,17 @@ pub struct Harness {
     pub engine: Arc<Engine<MemoryStore>>,
 }
 
-/// Builds the app with `channels` (YAML list items under `channels:`).
+/// Builds the app serving the shipped bots with `channels` (YAML list items under `channels:`).
 pub fn harness(channels: &str) -> Harness {
     let root = env!("CARGO_MANIFEST_DIR");
+    harness_with(&format!("{root}/flows"), channels)
+}
+
+/// Builds the app serving the flows in `flows_dir` with `channels`.
+pub fn harness_with(flows_dir: &str, channels: &str) -> Harness {
+    let root = env!("CARGO_MANIFEST_DIR");
     let text =
-        format!("flows_dir: {root}/flows\nscripts_dir: {root}/scripts\nchannels:\n{channels}");
+        format!("flows_dir: {flows_dir}\nscripts_dir: {root}/scripts\nchannels:\n{channels}");
     let dir = tempfile::tempdir().expect("a temp dir");
     let path = dir.path().join("chatflow.yaml");
     std::fs::write(&path, text).expect("config written");
@@ -130,6 +136,38 @@ pub async fn post(
             .headers_mut()
             .insert(name, value.parse().expect("a header value"));
     }
+    answer(router, request).await
+}
+
+/// Waits (at most 2 s) until the mock has received `count` requests; returns them all.
+pub async fn sent(captured: &Captured, count: usize) -> Vec<Received> {
+    for _ in 0..100 {
+        if captured.lock().expect("not poisoned").len() >= count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    captured.lock().expect("not poisoned").clone()
+}
+
+/// Calls `method path` with an optional JSON body; the status and the JSON answer.
+pub async fn call(
+    router: &axum::Router,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> (StatusCode, Value) {
+    let body = body.map_or_else(Body::empty, |body| Body::from(body.to_string()));
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .body(body)
+        .expect("a request");
+    answer(router, request).await
+}
+
+/// Runs `request` through the app; the status and the JSON answer (`Null` when not JSON).
+async fn answer(router: &axum::Router, request: Request<Body>) -> (StatusCode, Value) {
     let response = router.clone().oneshot(request).await.expect("an answer");
     let status = response.status();
     let bytes = response
@@ -142,15 +180,4 @@ pub async fn post(
         status,
         serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     )
-}
-
-/// Waits (at most 2 s) until the mock has received `count` requests; returns them all.
-pub async fn sent(captured: &Captured, count: usize) -> Vec<Received> {
-    for _ in 0..100 {
-        if captured.lock().expect("not poisoned").len() >= count {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    captured.lock().expect("not poisoned").clone()
 }

@@ -1,6 +1,8 @@
 //! Shared test helpers: bots built from YAML text in the test itself, so each rule is shown on
 //! the smallest bot, and (in `harness`) the end-to-end plumbing with a mock provider.
 
+#[allow(dead_code, reason = "each fault-injection test uses some of it")]
+pub mod faulty;
 #[allow(dead_code, reason = "only the end-to-end tests use it")]
 pub mod harness;
 #[allow(dead_code, reason = "each provider test uses some of it")]
