@@ -216,13 +216,39 @@ fn write_config(dir: &Path, graph_api: &str) -> PathBuf {
     std::fs::create_dir(&flows).expect("a flows dir");
     std::fs::write(flows.join("echo.yaml"), ECHO_FLOW).expect("the flow written");
     let text = format!(
-        "listen: 127.0.0.1:0\ndata_dir: {data}\nflows_dir: {flows}\nsimulator: false\nchannels:\n  - id: main\n    provider: meta\n    base_url: {graph_api}\n    phone_number_id: \"1000\"\n    access_token: t\n    app_secret: {APP_SECRET}\n    verify_token: v\n",
+        "listen: 127.0.0.1:0\ndata_dir: {data}\nflows_dir: {flows}\nsimulator: false\nchannels:\n  - id: main\n    provider: meta\n    base_url: {graph_api}\n    phone_number_id: \"1000\"\n    access_token: life-0\n    app_secret: {APP_SECRET}\n    verify_token: v\n",
         data = dir.join("data").display(),
         flows = flows.display(),
     );
     let path = dir.join("chatflow.yaml");
     std::fs::write(&path, text).expect("the config written");
     path
+}
+
+/// Gives server life `life` its own access token, `life-N`: the mock reads from each send's
+/// `Authorization` header which process sent it, exactly, even when a killed process's last
+/// request is read after its successor started.
+fn set_life(config: &Path, life: usize) {
+    let text = std::fs::read_to_string(config).expect("the config is readable");
+    let text: Vec<String> = text
+        .lines()
+        .map(
+            |line| match line.trim_start().strip_prefix("access_token:") {
+                Some(_) => format!("    access_token: life-{life}"),
+                None => line.to_owned(),
+            },
+        )
+        .collect();
+    std::fs::write(config, text.join("\n") + "\n").expect("the config written");
+}
+
+/// The server life that sent `request`, from its `Bearer life-N` token.
+fn sender_life(request: &Received) -> usize {
+    request
+        .header("authorization")
+        .and_then(|value| value.strip_prefix("Bearer life-"))
+        .and_then(|life| life.parse().ok())
+        .unwrap_or(usize::MAX)
 }
 
 /// A running `chatflow serve` on an ephemeral port.
@@ -276,13 +302,14 @@ impl Server {
         }
     }
 
-    /// `kill -9`, waits for the exit, starts a new server on the same config (blocking).
-    fn crash_and_restart(mut self, config: &Path) -> (Self, Kill) {
+    /// `kill -9`, waits for the exit, starts server life `life` on the same data (blocking).
+    fn crash_and_restart(mut self, config: &Path, life: usize) -> (Self, Kill) {
         let died_by_itself = self.child.try_wait().expect("the server's state");
         let signalled = Instant::now();
         self.child.kill().expect("SIGKILL is sent");
         self.child.wait().expect("the killed server exits");
         let respawned = Instant::now();
+        set_life(config, life);
         let next = Self::start(config);
         let kill = Kill {
             signalled,
@@ -338,12 +365,13 @@ async fn crash_loop(
 ) -> (Server, Vec<Kill>) {
     let mut rng = Rng(plan.seed);
     let mut kills = Vec::new();
-    for _ in 0..plan.cycles {
+    for life in 1..=plan.cycles {
         tokio::time::sleep(rng.millis(LIFE_MS)).await;
         let config = config.to_owned();
-        let (next, kill) = tokio::task::spawn_blocking(move || server.crash_and_restart(&config))
-            .await
-            .expect("the server restarts");
+        let (next, kill) =
+            tokio::task::spawn_blocking(move || server.crash_and_restart(&config, life))
+                .await
+                .expect("the server restarts");
         *traffic.address.write().expect("not poisoned") = next.base.clone();
         kills.push(kill);
         server = next;
@@ -562,6 +590,8 @@ struct Reply {
     body: String,
     index: usize,
     at: Instant,
+    /// The server life that sent it.
+    life: usize,
 }
 
 /// The text sends among the requests (mark-as-read and other requests are not replies).
@@ -581,6 +611,7 @@ fn replies(received: &[Received]) -> Vec<Reply> {
                 .to_owned(),
             index: request.index,
             at: request.at,
+            life: sender_life(request),
         })
         .collect()
 }
@@ -729,7 +760,7 @@ impl Run {
         let mut per_kill: HashMap<(&str, usize), Vec<&str>> = HashMap::new();
         let mut lines = Vec::new();
         for (body, copies) in copies.iter().filter(|(_, copies)| copies.len() > 1) {
-            let lives: Vec<usize> = copies.iter().map(|copy| self.life(copy.at)).collect();
+            let lives: Vec<usize> = copies.iter().map(|copy| copy.life).collect();
             let requests: Vec<String> = copies.iter().map(|copy| self.request(copy)).collect();
             if copies.len() == 2 && lives[0] < lives[1] {
                 per_kill
@@ -799,10 +830,10 @@ impl Run {
     /// `request #12 at 1.234 s in life 1`: where a reply copy reached the mock.
     fn request(&self, reply: &Reply) -> String {
         format!(
-            "request #{} at {} in life {}",
+            "request #{} at {} sent by life {}",
             reply.index,
             self.clock(reply.at),
-            self.life(reply.at)
+            reply.life
         )
     }
 
@@ -856,7 +887,7 @@ fn the_checks_allow_a_duplicate_only_across_a_kill_and_catch_the_rest() {
         ),
         (
             &[("c1-m2", 20), ("c1-m1", 30)],
-            "\"echo c1-m1\" (200 at 0.015 s in life 0; request #1 at 0.030 s in life 0) arrived after \"echo c1-m2\"",
+            "\"echo c1-m1\" (200 at 0.015 s in life 0; request #1 at 0.030 s sent by life 0) arrived after \"echo c1-m2\"",
         ),
         (&[("c1-m1", 20)], "c1-m2: posted at 0.040 s"),
         (
@@ -920,6 +951,7 @@ fn made_up_run(replies: &[(&str, u64)]) -> Run {
                 body: format!("echo {text}"),
                 index,
                 at: at(ms),
+                life: usize::from(ms >= 110),
             })
             .collect(),
     }
