@@ -122,6 +122,62 @@ async fn sigkill_at_random_moments_loses_and_duplicates_no_reply() {
     );
 }
 
+/// SIGTERM while replies wait to be sent: the server exits 0 after the sends under way finish,
+/// and the next start sends the rest — every reply once, in order, none twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_what_is_under_way_and_the_next_start_sends_the_rest_once() {
+    const TEXTS: usize = 6;
+    let provider = faulty_provider(|request| {
+        Outcome::meta_accepted(&format!("wamid.out{}", request.index))
+            .after(Duration::from_millis(150))
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config = write_config(dir.path(), &provider.base);
+    let server = start(&config).await;
+    let client = reqwest::Client::new();
+    for seq in 1..=TEXTS {
+        let webhook = Webhook::new(1, seq);
+        let response = client
+            .post(format!("{}/webhooks/main", server.base))
+            .header("x-hub-signature-256", &webhook.signature)
+            .body(webhook.body)
+            .send()
+            .await
+            .expect("the server answers");
+        assert!(response.status().is_success(), "{}", response.status());
+    }
+    let stopped = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .expect("the stop finishes");
+    assert!(
+        stopped.is_ok_and(|status| status.success()),
+        "a graceful stop exits 0"
+    );
+    let before_restart = replies(&provider.received()).len();
+    assert!(
+        before_restart < TEXTS,
+        "the test needs replies left for the next start"
+    );
+
+    set_life(&config, 1);
+    let server = start(&config).await;
+    let expected: Vec<String> = (1..=TEXTS).map(|seq| format!("echo c1-m{seq}")).collect();
+    for _ in 0..500 {
+        if replies(&provider.received()).len() >= TEXTS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let all: Vec<String> = replies(&provider.received())
+        .into_iter()
+        .map(|r| r.body)
+        .collect();
+    assert_eq!(all, expected, "{before_restart} were sent before the stop");
+    drop(server);
+}
+
 /// The mock Graph API: every send accepted with a fresh message id, mark-as-read acknowledged,
 /// each after a latency drawn from the seed and the request's number.
 fn graph_api(request: &Received, seed: u64) -> Outcome {
