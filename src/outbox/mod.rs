@@ -190,8 +190,13 @@ impl<S: Store> Outbox<S> {
     pub async fn stop(&self, within: Duration) {
         self.shared.stopping.send_replace(true);
         let drained = async {
-            while self.shared.in_flight.load(Ordering::SeqCst) > 0 {
-                self.shared.idle.notified().await;
+            loop {
+                // Created before the check, so a wake-up between the two is not missed.
+                let idle = self.shared.idle.notified();
+                if self.shared.in_flight.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                idle.await;
             }
         };
         if tokio::time::timeout(within, drained).await.is_err() {
