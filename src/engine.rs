@@ -515,6 +515,17 @@ impl<S: Store> Engine<S> {
         }
     }
 
+    /// Runs `bot` from the next turn on (a reload); turns under way finish on the old one.
+    /// Conversations keep their flow and step by name: one whose step is gone ends when the
+    /// contact next writes, and that message routes as if no conversation were waiting.
+    pub fn replace_bot(&self, bot: Bot) {
+        let bot = Arc::new(bot);
+        match self.bot.write() {
+            Ok(mut current) => *current = bot,
+            Err(poisoned) => *poisoned.into_inner() = bot,
+        }
+    }
+
     /// The store, for read-only views.
     #[must_use]
     pub fn store(&self) -> &S {
