@@ -63,6 +63,9 @@ pub struct Config {
     /// Hosts Rhai `http_get`/`http_post` may call.
     #[serde(default)]
     pub script_http_allow: Vec<String>,
+    /// Limits on what one script run may do.
+    #[serde(default)]
+    pub script_limits: crate::script::ScriptLimits,
     /// Provider channels.
     #[serde(default)]
     pub channels: Vec<Channel>,
@@ -281,6 +284,11 @@ impl Config {
             conversation_timeout: self.conversation_timeout,
             channels: self.channel_ids(),
             opt_out: self.opt_out.clone(),
+            script: crate::script::ScriptSettings {
+                limits: self.script_limits,
+                http_allow: self.script_http_allow.clone(),
+                scripts_dir: self.scripts_dir.clone(),
+            },
         }
     }
 }

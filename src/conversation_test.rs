@@ -166,14 +166,16 @@ impl Runner {
 
     fn step(&mut self, bot: &Bot, step: &TestStep) -> Result<(), String> {
         let mut replies = Vec::new();
+        let mut errors = Vec::new();
         if let Some(wait) = step.wait {
             self.now += wait.as_secs_i64();
-            replies.extend(self.fire_timers(bot));
+            replies.extend(self.fire_timers(bot, &mut errors));
         }
         if let Some(turn) = &step.user {
             let message = self.inbound(turn)?;
             self.now += 1;
             let effects = handle(bot, &mut self.state, Input::Message(&message), self.now);
+            errors.extend(step_errors(&effects.notes));
             self.timers.extend(effects.timers);
             replies.extend(effects.replies.into_iter().map(|r| r.message));
         }
@@ -186,10 +188,20 @@ impl Runner {
             self.last_options = options;
         }
         let actual: Vec<Value> = replies.iter().map(dsl_form).collect();
-        self.check(step, &actual)
+        self.check(step, &actual).map_err(|failure| {
+            if errors.is_empty() {
+                failure
+            } else {
+                format!("{failure}\nthe flow reported: {}", errors.join("; "))
+            }
+        })
     }
 
-    fn fire_timers(&mut self, bot: &Bot) -> Vec<crate::message::Outbound> {
+    fn fire_timers(
+        &mut self,
+        bot: &Bot,
+        errors: &mut Vec<String>,
+    ) -> Vec<crate::message::Outbound> {
         let mut replies = Vec::new();
         loop {
             self.timers.sort_by_key(TimerRequest::due);
@@ -198,6 +210,7 @@ impl Runner {
             };
             self.timers.remove(0);
             let effects = handle(bot, &mut self.state, timer.input(), timer.due());
+            errors.extend(step_errors(&effects.notes));
             self.timers.extend(effects.timers);
             replies.extend(effects.replies.into_iter().map(|r| r.message));
         }
@@ -348,4 +361,12 @@ fn describe(step: &TestStep) -> String {
         parts.insert("user", serde_json::to_value(user).unwrap_or_default());
     }
     format!("({})", serde_json::to_string(&parts).unwrap_or_default())
+}
+
+/// The failures a turn reported (a script error, say), to explain a reply that did not come.
+fn step_errors(notes: &[crate::flow::Note]) -> impl Iterator<Item = String> + '_ {
+    notes.iter().filter_map(|note| match note {
+        crate::flow::Note::Error { message } => Some(message.clone()),
+        _ => None,
+    })
 }

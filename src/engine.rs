@@ -474,7 +474,9 @@ impl<S: Store> Engine<S> {
             state.opted_out = true;
         }
         let bot = self.bot();
-        let effects = handle(&bot, &mut state, Input::Status(status), self.now());
+        let effects = turn(&bot, || {
+            handle(&bot, &mut state, Input::Status(status), self.now())
+        });
         let mut turn = PendingTurn::new(&contact, state, effects);
         turn.dedupe_keys.push(key);
         turn.inbox_done = inbox_seq;
@@ -576,7 +578,9 @@ impl<S: Store> Engine<S> {
             return Ok(Vec::new());
         }
         let bot = self.bot();
-        let effects = handle(&bot, &mut state, Input::Message(&message), now);
+        let effects = turn(&bot, || {
+            handle(&bot, &mut state, Input::Message(&message), now)
+        });
         let mut turn = PendingTurn::new(contact, state, effects);
         turn.inbound = Some(message);
         turn.dedupe_keys.push(key);
@@ -656,7 +660,9 @@ impl<S: Store> Engine<S> {
             return Ok(self.store.drop_timer(stored.id).await?);
         };
         let bot = self.bot();
-        let effects = handle(&bot, &mut state, stored.timer.input(), self.now());
+        let effects = turn(&bot, || {
+            handle(&bot, &mut state, stored.timer.input(), self.now())
+        });
         let mut turn = PendingTurn::new(&stored.contact, state, effects);
         turn.fired_timer = Some(stored.id);
         self.commit(turn).await?;
@@ -850,6 +856,20 @@ impl<S: Store> Engine<S> {
     }
 }
 
+/// Runs one turn of `bot`; when its scripts may block on HTTP, on a thread where blocking is
+/// allowed (tokio's multi-threaded runtime hands the worker's other tasks to another thread).
+fn turn<T>(bot: &Bot, body: impl FnOnce() -> T) -> T {
+    let may_block = bot.uses_http
+        && tokio::runtime::Handle::try_current().is_ok_and(|runtime| {
+            runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        });
+    if may_block {
+        tokio::task::block_in_place(body)
+    } else {
+        body()
+    }
+}
+
 /// The dedupe key of a provider message.
 fn message_key(channel: &str, id: &str) -> String {
     format!("message:{channel}:{id}")
@@ -922,6 +942,9 @@ fn trace_notes(contact: &ContactKey, notes: &[Note]) {
         match note {
             Note::Error { message } => {
                 tracing::warn!(message = "Flow step failed.", channel = %contact.channel, contact = %contact.id, error = %message);
+            }
+            Note::ScriptLog { message } => {
+                tracing::info!(message = "Script log.", channel = %contact.channel, contact = %contact.id, line = %message);
             }
             other => {
                 tracing::debug!(channel = %contact.channel, contact = %contact.id, note = ?other)

@@ -16,6 +16,7 @@ pub mod message;
 pub mod outbox;
 pub mod per_contact;
 pub mod provider;
+pub mod reload;
 pub mod script;
 pub mod server;
 pub mod shape;

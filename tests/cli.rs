@@ -48,7 +48,7 @@ const BROKEN_REPORTED: &[&str] = &[
     "tests/broken/flows/menus.yaml:10:9: warning: 4 buttons are sent as a list; WhatsApp shows at most 3 reply buttons",
     "tests/broken/flows/menus.yaml:22:11: there are 11 buttons; WhatsApp allows 3 reply buttons, or 10 options as a list",
     "tests/broken/flows/menus.yaml:41:11: there are 11 rows; WhatsApp allows 10 across all sections",
-    "tests/broken/flows/menus.yaml:60:30: an ask of type choice needs a buttons or list message in this step's send",
+    "tests/broken/flows/menus.yaml:60:30: an ask of type choice needs a buttons or list message in this step's send (or a script that sends one)",
     "tests/broken/flows/menus.yaml:66:27: script error: Unexpected ';'",
     "tests/broken/flows/menus.yaml:69:13: cannot read script tests/broken/scripts/missing.rhai: No such file or directory (os error 2); scripts live in tests/broken/scripts",
     "tests/broken/scripts/total.rhai:3:25: script error: Unexpected ';'",

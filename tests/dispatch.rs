@@ -3,13 +3,11 @@
 
 mod common;
 
-use common::bot;
+use common::{bot, say};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use chatflow::engine::{Clock, Engine};
-use chatflow::message::Outbound;
-use chatflow::simulator::{Sender, SimulatedInput};
 use chatflow::store::{ContactKey, MemoryStore, Store};
 
 const COUNTER: &str = r#"flow: count
@@ -36,32 +34,6 @@ impl Clock for TestClock {
     fn now(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
     }
-}
-
-async fn say<S: Store>(engine: &Engine<S>, contact: &ContactKey, text: &str) -> Vec<String> {
-    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    let id = format!("m{}", NEXT_ID.fetch_add(1, Ordering::SeqCst));
-    let input = SimulatedInput::text(text);
-    let replies = engine
-        .handle_message(contact, |_, now| {
-            let sender = Sender {
-                from: &contact.id,
-                name: None,
-                id: &id,
-                now,
-                options: &[],
-            };
-            input.to_message(sender).map_err(|e| e.to_string())
-        })
-        .await
-        .expect("handled");
-    replies
-        .into_iter()
-        .map(|reply| match reply.message {
-            Outbound::Text { text } => text.body,
-            other => format!("{other:?}"),
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,6 +1,6 @@
 //! `chatflow serve`: config and flows loaded (refusing to start on any error), the store opened,
-//! what the last stop left (inbox entries, queued sends) picked up, the HTTP server, timers and
-//! outbox run until SIGTERM or Ctrl-C, then shut down gracefully.
+//! what the last stop left (inbox entries, queued sends) picked up, the HTTP server, timers,
+//! outbox and flow watcher (hot reload) run until SIGTERM or Ctrl-C, then shut down gracefully.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -15,9 +15,14 @@ use chatflow::flow;
 use chatflow::outbox::OutboxSettings;
 use chatflow::provider::Registry;
 use chatflow::provider::http::HttpClient;
+use chatflow::reload::Reloader;
 use chatflow::server::{AdminAuth, AppState, app};
 use chatflow::store::SledStore;
 use chatflow::store::Store;
+
+/// How often the watcher looks at the flow and script files; a change applies within about this
+/// plus the settle time.
+const WATCH_POLL: Duration = Duration::from_secs(1);
 
 /// Runs the engine until a shutdown signal.
 pub async fn serve(config: Option<&Path>) -> anyhow::Result<ExitCode> {
@@ -32,6 +37,8 @@ pub async fn serve(config: Option<&Path>) -> anyhow::Result<ExitCode> {
             config.listen
         );
     }
+    // Before the first load, so an edit made while it runs is still picked up.
+    let reloader = Arc::new(Reloader::new(config.load_options()));
     let bot = match flow::load(&config.load_options()) {
         Ok(loaded) => {
             for warning in loaded.warnings.iter() {
@@ -65,7 +72,8 @@ pub async fn serve(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     let engine = Arc::new(engine);
     engine.recover().await?;
     engine.pull_pending(&http).await;
-    let mut state = AppState::new(Arc::clone(&engine), registry.simulator_channels(), http);
+    let mut state = AppState::new(Arc::clone(&engine), registry.simulator_channels(), http)
+        .with_reloader(Arc::clone(&reloader));
     state.body_limit = config.body_limit_bytes();
     let router = app(
         Arc::new(state),
@@ -95,6 +103,8 @@ pub async fn serve(config: Option<&Path>) -> anyhow::Result<ExitCode> {
         wait_for(stopped.clone()),
     );
     let sweeper = tokio::spawn(sweeper);
+    let watcher =
+        tokio::spawn(reloader.watch(Arc::clone(&engine), WATCH_POLL, wait_for(stopped.clone())));
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
         shutdown_signal().await;
         let _ = stop.send(true);
@@ -102,6 +112,7 @@ pub async fn serve(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     server.await.context("the HTTP server failed")?;
     let _ = timers.await;
     let _ = sweeper.await;
+    let _ = watcher.await;
     finish(&engine).await;
     tracing::info!("chatflow stopped");
     Ok(ExitCode::SUCCESS)

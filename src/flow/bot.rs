@@ -38,6 +38,9 @@ pub struct Bot {
     pub opt_out: OptOutWords,
     /// The engine every template, condition and script runs on.
     pub engine: ScriptEngine,
+    /// Some script calls `http_get`/`http_post`, so a turn may block on the network and the
+    /// engine runs turns where blocking is allowed.
+    pub uses_http: bool,
 }
 
 impl Bot {
@@ -278,18 +281,27 @@ impl MessageTemplate {
             Self::Dynamic(tree) => tree,
         };
         let value = tree.render(engine, bindings, RenderMode::Text)?;
-        let spec: MessageSpec = serde_json::from_value(value)
-            .map_err(|error| RenderError::Invalid(error.to_string()))?;
-        let mut message = spec
-            .to_outbound()
-            .map_err(|error| RenderError::Invalid(error.to_string()))?;
-        for note in limits::fit(&mut message) {
-            tracing::warn!(message = "Rendered message cut to fit WhatsApp's limits.", %note);
-        }
-        Ok(Reply {
-            message,
-            fallback_text: spec.fallback_text,
-            outside_window: None,
-        })
+        reply_from_dsl(value)
     }
+}
+
+/// A message in DSL form built at run time (a rendered template, a script's `send`) as the
+/// reply to send; over-long texts are cut to fit WhatsApp's limits.
+///
+/// # Errors
+/// The value is not a valid DSL message.
+pub fn reply_from_dsl(value: serde_json::Value) -> Result<Reply, RenderError> {
+    let spec: MessageSpec =
+        serde_json::from_value(value).map_err(|error| RenderError::Invalid(error.to_string()))?;
+    let mut message = spec
+        .to_outbound()
+        .map_err(|error| RenderError::Invalid(error.to_string()))?;
+    for note in limits::fit(&mut message) {
+        tracing::warn!(message = "Rendered message cut to fit WhatsApp's limits.", %note);
+    }
+    Ok(Reply {
+        message,
+        fallback_text: spec.fallback_text,
+        outside_window: None,
+    })
 }

@@ -18,7 +18,7 @@ use crate::flow::normalize::normalize;
 use crate::flow::router::{Matcher, Router, TriggerDef};
 use crate::flow::template::{Template, ValueTemplate};
 use crate::message::{MessageSpec, Reply, limits};
-use crate::script::{CompileError, Expr, Program, ScriptEngine};
+use crate::script::{CompileError, Expr, Program, ScriptEngine, ScriptOrigin};
 use crate::source::YamlPath;
 
 /// Where the bot's files are and the settings that shape it (from `chatflow.yaml`).
@@ -40,6 +40,8 @@ pub struct LoadOptions {
     pub channels: Vec<String>,
     /// Opt-out and opt-in words and their confirmations.
     pub opt_out: crate::config::OptOut,
+    /// Script limits, the hosts scripts may call, and where they import from.
+    pub script: crate::script::ScriptSettings,
 }
 
 impl Default for LoadOptions {
@@ -53,6 +55,10 @@ impl Default for LoadOptions {
             conversation_timeout: Duration::from_secs(24 * 3600),
             channels: vec!["simulator".to_owned()],
             opt_out: crate::config::OptOut::default(),
+            script: crate::script::ScriptSettings {
+                scripts_dir: PathBuf::from("scripts"),
+                ..crate::script::ScriptSettings::default()
+            },
         }
     }
 }
@@ -161,7 +167,13 @@ fn compile(
             return None;
         }
     };
+    let uses_http = compiled
+        .iter()
+        .flat_map(|flow| &flow.steps)
+        .flat_map(|step| &step.scripts)
+        .any(|program| program.calls_any(&["http_get", "http_post"]));
     Some(Bot {
+        uses_http,
         flows: compiled,
         flow_by_id,
         router,
@@ -219,7 +231,7 @@ impl<'a> Compiler<'a> {
             })
             .collect();
         Self {
-            engine: ScriptEngine::new(),
+            engine: ScriptEngine::with_settings(&options.script),
             flow_by_id,
             step_names,
             options,
@@ -447,13 +459,18 @@ impl<'a> Compiler<'a> {
         if let Some(name) = &spec.script {
             let script_path = self.options.scripts_dir.join(name);
             match std::fs::read_to_string(&script_path) {
-                Ok(source) => match self
-                    .engine
-                    .compile_program(&source, &script_path.display().to_string())
-                {
-                    Ok(program) => programs.push(program),
-                    Err(error) => self.push(script_error(&script_path, ScriptPlace::File, &error)),
-                },
+                Ok(source) => {
+                    let origin = ScriptOrigin {
+                        file: script_path.display().to_string(),
+                        start: Some((1, 1)),
+                    };
+                    match self.engine.compile_program(&source, origin) {
+                        Ok(program) => programs.push(program),
+                        Err(error) => {
+                            self.push(script_error(&script_path, ScriptPlace::File, &error));
+                        }
+                    }
+                }
                 Err(error) => self.push(file.value_error(
                     &path.key("script"),
                     format!(
@@ -465,19 +482,41 @@ impl<'a> Compiler<'a> {
             }
         }
         if let Some(source) = &spec.rhai {
-            let origin = format!("{} ({})", file.path.display(), path.key("rhai"));
-            match self.engine.compile_program(source, &origin) {
+            let content = file.map.content(&path.key("rhai"));
+            let origin = ScriptOrigin {
+                file: file.path.display().to_string(),
+                start: content.map(|start| (start.line, start.col)),
+            };
+            match self.engine.compile_program(source, origin) {
                 Ok(program) => programs.push(program),
                 Err(error) => {
                     let place = ScriptPlace::Inline {
-                        content: file.map.content(&path.key("rhai")),
+                        content,
                         value: file.map.locate(&path.key("rhai")),
                     };
                     self.push(script_error(&file.path, place, &error));
                 }
             }
         }
+        for program in &programs {
+            self.check_calls(program);
+        }
         programs
+    }
+
+    /// Reports calls of functions nothing defines (a typo, or an API that does not exist).
+    fn check_calls(&mut self, program: &Program) {
+        for call in self.engine.unknown_calls(program) {
+            let (line, col) = program.origin.locate(call.line, call.col);
+            self.push(Diagnostic::error(
+                Path::new(&program.origin.file),
+                Position::new(line, col),
+                format!(
+                    "script calls unknown function `{}`; see DESIGN §8 and the README for the script API",
+                    call.name
+                ),
+            ));
+        }
     }
 
     fn messages(
@@ -552,10 +591,12 @@ impl<'a> Compiler<'a> {
                     .iter()
                     .any(|m| !m.choices().is_empty() || m.buttons.is_some() || m.list.is_some())
             });
-            if !offers_options {
+            // A script may send the menu itself (`send(#{ buttons: … })`).
+            let scripted = step.script.is_some() || step.rhai.is_some();
+            if !offers_options && !scripted {
                 self.push(file.value_error(
                     &path.key("type"),
-                    "an ask of type choice needs a buttons or list message in this step's send",
+                    "an ask of type choice needs a buttons or list message in this step's send (or a script that sends one)",
                 ));
             }
         }

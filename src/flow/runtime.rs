@@ -7,14 +7,14 @@
 use serde_json::{Value, json};
 
 use crate::flow::answer;
-use crate::flow::bot::{Bot, MessageTemplate, RemindAt, Step, Target};
+use crate::flow::bot::{Bot, MessageTemplate, RemindAt, Step, Target, reply_from_dsl};
 use crate::flow::normalize::normalize;
 use crate::flow::router::{RouteMatch, RouteQuery};
 use crate::flow::state::{ContactState, Conversation};
 use crate::flow::template::RenderMode;
 use crate::message::inbound::Content;
 use crate::message::{DeliveryStatus, InboundMessage, Reply};
-use crate::script::{Bindings, with_clock};
+use crate::script::{Bindings, Jump, ScriptEffects, with_clock};
 
 /// Steps one input may run without waiting for an answer before it is taken for a loop.
 pub const MAX_STEPS_PER_TURN: usize = 64;
@@ -102,6 +102,11 @@ pub enum Note {
         /// `true`: opted out.
         opted_out: bool,
     },
+    /// A script called `log(…)`.
+    ScriptLog {
+        /// The line it logged.
+        message: String,
+    },
     /// A template, script or step failed; the flow ended.
     Error {
         /// What failed, with flow and step.
@@ -146,6 +151,10 @@ struct Turn<'a> {
     message: Value,
     bindings: Option<Bindings>,
     effects: Effects,
+    /// Where a script of the current step asked to go instead of the step's own ask/goto.
+    jump: Option<Jump>,
+    /// How many replies there were when the current step started.
+    step_replies: usize,
 }
 
 impl TimerRequest {
@@ -189,6 +198,8 @@ impl<'a> Turn<'a> {
             message,
             bindings: None,
             effects: Effects::default(),
+            jump: None,
+            step_replies: 0,
         }
     }
 
@@ -422,6 +433,16 @@ impl<'a> Turn<'a> {
                 self.state.handoff = true;
                 return self.end(target);
             }
+            if let Some(jump) = self.jump.take() {
+                match self.follow(target, jump) {
+                    Ok(Some(next)) => {
+                        target = next;
+                        continue;
+                    }
+                    Ok(None) => return self.end(target),
+                    Err(message) => return self.fail(target, &message),
+                }
+            }
             if step.ask.is_some() {
                 return self.wait(target);
             }
@@ -454,6 +475,7 @@ impl<'a> Turn<'a> {
 
     /// A step's body in the documented order: set, scripts, tags, send, remind.
     fn execute(&mut self, target: Target) -> Result<(), String> {
+        self.step_replies = self.effects.replies.len();
         let step = self.step_of(target);
         let engine = &self.bot.engine;
         for (name, value) in &step.set {
@@ -465,11 +487,12 @@ impl<'a> Turn<'a> {
         }
         for program in &step.scripts {
             let bindings = self.bindings();
-            engine.run(program, bindings).map_err(|e| e.to_string())?;
+            let asked = engine.run(program, bindings).map_err(|e| e.to_string())?;
             if let Value::Object(vars) = bindings.vars() {
                 self.state.vars = vars;
             }
             self.invalidate();
+            self.apply_script(asked, step.outside_window.as_deref())?;
         }
         for (templates, add) in [(&step.tag, true), (&step.untag, false)] {
             for template in templates {
@@ -503,6 +526,81 @@ impl<'a> Turn<'a> {
         Ok(())
     }
 
+    /// Applies what a script asked of the conversation, in the script's place in the step:
+    /// its log lines, tags, messages and reminders now, its jump after the step.
+    fn apply_script(
+        &mut self,
+        asked: ScriptEffects,
+        outside_window: Option<&crate::message::Outbound>,
+    ) -> Result<(), String> {
+        for message in asked.logs {
+            self.note(Note::ScriptLog { message });
+        }
+        for (tag, add) in asked.tags {
+            if add {
+                self.state.tags.insert(tag);
+            } else {
+                self.state.tags.remove(&tag);
+            }
+            self.invalidate();
+        }
+        for message in asked.sends {
+            let mut reply = reply_from_dsl(message).map_err(|e| format!("send(): {e}"))?;
+            reply.outside_window = outside_window.map(|template| Box::new(template.clone()));
+            self.effects.replies.push(reply);
+        }
+        for (flow, after) in asked.reminders {
+            let Some((_, found)) = self.bot.flow(&flow) else {
+                return Err(format!(
+                    "remind(\"{flow}\", …): there is no flow \"{flow}\""
+                ));
+            };
+            self.effects.timers.push(TimerRequest::StartFlow {
+                flow: found.id.clone(),
+                due: self.now + after,
+            });
+        }
+        if asked.jump.is_some() {
+            self.jump = asked.jump;
+        }
+        Ok(())
+    }
+
+    /// Where a script's jump leads from `target`: a step of its flow, another flow's start, or
+    /// the end (`None`).
+    fn follow(&mut self, target: Target, jump: Jump) -> Result<Option<Target>, String> {
+        match jump {
+            Jump::Step(name) => {
+                let flow = &self.bot.flows[target.flow];
+                let step = flow.step_by_name.get(&name).ok_or_else(|| {
+                    format!(
+                        "goto(\"{name}\"): flow \"{}\" has no step \"{name}\"",
+                        flow.id
+                    )
+                })?;
+                Ok(Some(Target {
+                    flow: target.flow,
+                    step: *step,
+                }))
+            }
+            Jump::Flow(name) => {
+                let (flow, found) = self
+                    .bot
+                    .flow(&name)
+                    .ok_or_else(|| format!("goto_flow(\"{name}\"): there is no flow \"{name}\""))?;
+                self.note(Note::Started {
+                    flow: found.id.clone(),
+                    reason: "script".to_owned(),
+                });
+                Ok(Some(Target {
+                    flow,
+                    step: found.start,
+                }))
+            }
+            Jump::End => Ok(None),
+        }
+    }
+
     /// Renders and queues `messages`, each carrying the step's `outside_window` template.
     fn send(
         &mut self,
@@ -521,14 +619,9 @@ impl<'a> Turn<'a> {
 
     fn wait(&mut self, target: Target) {
         let (flow, step) = self.names(target);
-        let sent = self.step_of(target).send.len();
-        let options = self
-            .effects
-            .replies
+        // The step's own messages and its scripts' `send`s offer the options.
+        let options = self.effects.replies[self.step_replies.min(self.effects.replies.len())..]
             .iter()
-            .rev()
-            .take(sent)
-            .rev()
             .flat_map(|r| r.message.choices())
             .collect();
         let ask = self.step_of(target).ask.as_ref();

@@ -5,16 +5,37 @@
 //! runs. The clock is injected per evaluation ([`with_clock`]) so the runtime stays a pure
 //! function of its inputs.
 
+mod api;
 mod functions;
+mod http;
+mod sandbox;
 
 use std::cell::Cell;
+use std::collections::HashSet;
 
-use rhai::{AST, Dynamic, Engine, Scope};
+use rhai::{AST, ASTNode, Dynamic, Engine, Scope};
 use serde_json::Value;
 use thiserror::Error;
 
+pub use api::{Jump, ScriptEffects};
+pub use sandbox::{ScriptLimits, ScriptSettings};
+
 /// Names every expression may use; anything else is a compile error (strict variables).
 pub const SCOPE_NAMES: [&str; 3] = ["contact", "vars", "message"];
+
+/// Rhai's own call-like keywords, which no module registers.
+const KEYWORD_FUNCTIONS: [&str; 10] = [
+    "print",
+    "debug",
+    "type_of",
+    "Fn",
+    "call",
+    "curry",
+    "is_shared",
+    "is_def_fn",
+    "is_def_var",
+    "this",
+];
 
 /// A compile error with its position inside the expression or script (1-based).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -32,13 +53,15 @@ pub struct CompileError {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("{message}")]
 pub struct EvalError {
-    /// What went wrong, in Rhai's words, with its position.
+    /// Where (`file:line:col` for scripts) and what went wrong, in Rhai's words.
     pub message: String,
 }
 
 /// The sandboxed engine, shared by every flow.
 pub struct ScriptEngine {
     engine: Engine,
+    /// Every function a script can call, for validation's "unknown function" check.
+    known: HashSet<String>,
 }
 
 impl std::fmt::Debug for ScriptEngine {
@@ -68,12 +91,67 @@ impl Expr {
     }
 }
 
+/// Where a script's text is, so its errors point into the file the author edits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptOrigin {
+    /// The `.rhai` file, or the flow file holding an inline `rhai:`.
+    pub file: String,
+    /// Line and column (1-based) of the script's first character in `file`; `None` when the
+    /// lines do not map back (a folded block), and positions are the script's own.
+    pub start: Option<(usize, usize)>,
+}
+
+impl ScriptOrigin {
+    /// Line and column (1-based) in `file` of a position inside the script (block scalars keep
+    /// one indentation, so columns shift alike on every line).
+    #[must_use]
+    pub fn locate(&self, line: usize, col: usize) -> (usize, usize) {
+        match self.start {
+            Some((start_line, start_col)) => (start_line + line - 1, start_col + col - 1),
+            None => (line, col),
+        }
+    }
+
+    /// `file:line:col` of a position (1-based) inside the script.
+    #[must_use]
+    pub fn at(&self, line: usize, col: usize) -> String {
+        let (line, col) = self.locate(line, col);
+        format!("{}:{line}:{col}", self.file)
+    }
+}
+
 /// A compiled script (a `script:` file or inline `rhai:`).
 #[derive(Debug, Clone)]
 pub struct Program {
     ast: AST,
     /// Where it came from, for error messages.
-    pub origin: String,
+    pub origin: ScriptOrigin,
+}
+
+impl Program {
+    /// Whether the script calls any of `names` (by plain name).
+    #[must_use]
+    pub fn calls_any(&self, names: &[&str]) -> bool {
+        let mut found = false;
+        self.ast.walk(&mut |path: &[ASTNode]| {
+            if let Some((call, _)) = path.last().and_then(function_call) {
+                found |= names.contains(&call.name.as_str());
+            }
+            !found
+        });
+        found
+    }
+}
+
+/// A call to a function no module defines, found at validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownCall {
+    /// The function's name.
+    pub name: String,
+    /// Line inside the script, 1-based.
+    pub line: usize,
+    /// Column inside the script, 1-based.
+    pub col: usize,
 }
 
 /// What expressions and scripts see: `contact`, `vars`, `message`.
@@ -104,20 +182,26 @@ impl Bindings {
 }
 
 impl ScriptEngine {
-    /// The engine with chatflow's limits and functions.
+    /// The engine with the default limits and no HTTP access.
     #[must_use]
     pub fn new() -> Self {
+        Self::with_settings(&ScriptSettings::default())
+    }
+
+    /// The engine with `settings`' limits and allowlist, and chatflow's functions.
+    #[must_use]
+    pub fn with_settings(settings: &ScriptSettings) -> Self {
         let mut engine = Engine::new();
-        engine
-            .set_strict_variables(true)
-            .set_max_operations(200_000)
-            .set_max_call_levels(32)
-            .set_max_expr_depths(64, 32)
-            .set_max_string_size(256 * 1024)
-            .set_max_array_size(10_000)
-            .set_max_map_size(10_000);
+        sandbox::apply(&mut engine, settings);
         functions::register(&mut engine);
-        Self { engine }
+        api::register(&mut engine);
+        http::register(&mut engine, settings);
+        let mut known: HashSet<String> = engine
+            .collect_fn_metadata(None, |info| Some(info.metadata.name.to_string()), true)
+            .into_iter()
+            .collect();
+        known.extend(KEYWORD_FUNCTIONS.iter().map(|name| (*name).to_owned()));
+        Self { engine, known }
     }
 
     /// Compiles one expression (a template's `{{ … }}`, a `when` or an `if`).
@@ -133,15 +217,45 @@ impl ScriptEngine {
     }
 
     /// Compiles a whole script.
-    pub fn compile_program(&self, source: &str, origin: &str) -> Result<Program, CompileError> {
+    pub fn compile_program(
+        &self,
+        source: &str,
+        origin: ScriptOrigin,
+    ) -> Result<Program, CompileError> {
         let ast = self
             .engine
             .compile_with_scope(&declared_scope(), source)
             .map_err(compile_error)?;
-        Ok(Program {
-            ast,
-            origin: origin.to_owned(),
-        })
+        Ok(Program { ast, origin })
+    }
+
+    /// Calls in `program` to functions that neither chatflow, Rhai nor the script defines —
+    /// a typo Rhai would only report when the line runs.
+    #[must_use]
+    pub fn unknown_calls(&self, program: &Program) -> Vec<UnknownCall> {
+        let own: HashSet<String> = program
+            .ast
+            .iter_functions()
+            .map(|function| function.name.to_owned())
+            .collect();
+        let mut unknown = Vec::new();
+        program.ast.walk(&mut |path: &[ASTNode]| {
+            if let Some((call, position)) = path.last().and_then(function_call) {
+                let name = call.name.as_str();
+                let plain = call.namespace.is_empty()
+                    && call.op_token.is_none()
+                    && name.starts_with(|c: char| c.is_alphabetic() || c == '_');
+                if plain && !self.known.contains(name) && !own.contains(name) {
+                    unknown.push(UnknownCall {
+                        name: name.to_owned(),
+                        line: position.line().unwrap_or(1),
+                        col: position.position().unwrap_or(1),
+                    });
+                }
+            }
+            true
+        });
+        unknown
     }
 
     /// Evaluates an expression to a JSON value.
@@ -165,13 +279,40 @@ impl ScriptEngine {
         }
     }
 
-    /// Runs a script; its changes to `vars` stay in `bindings`.
-    pub fn run(&self, program: &Program, bindings: &mut Bindings) -> Result<(), EvalError> {
-        self.engine
-            .run_ast_with_scope(&mut bindings.scope, &program.ast)
-            .map_err(|error| EvalError {
-                message: format!("{}: {error}", program.origin),
-            })
+    /// Runs a script; its changes to `vars` stay in `bindings`, and what it asked of the
+    /// conversation (sends, jumps, tags, reminders, log lines) is returned for the runtime to
+    /// apply. A failure is reported at `file:line:col` and asks for nothing.
+    pub fn run(
+        &self,
+        program: &Program,
+        bindings: &mut Bindings,
+    ) -> Result<ScriptEffects, EvalError> {
+        let (result, effects) = api::collect(|| {
+            self.engine
+                .run_ast_with_scope(&mut bindings.scope, &program.ast)
+        });
+        match result {
+            Ok(()) => Ok(effects),
+            Err(mut error) => {
+                let position = error.take_position();
+                let at = program.origin.at(
+                    position.line().unwrap_or(1),
+                    position.position().unwrap_or(1),
+                );
+                Err(EvalError {
+                    message: format!("{at}: {error}"),
+                })
+            }
+        }
+    }
+}
+
+/// The function call a node is, whether a statement (`f(x);`) or inside an expression.
+fn function_call<'a>(node: &ASTNode<'a>) -> Option<(&'a rhai::FnCallExpr, rhai::Position)> {
+    match node {
+        ASTNode::Expr(rhai::Expr::FnCall(call, position))
+        | ASTNode::Stmt(rhai::Stmt::FnCall(call, position)) => Some((call, *position)),
+        _ => None,
     }
 }
 
@@ -223,6 +364,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn origin() -> ScriptOrigin {
+        ScriptOrigin {
+            file: "inline.rhai".to_owned(),
+            start: None,
+        }
+    }
+
     fn bindings() -> Bindings {
         Bindings::new(
             &json!({"name": "Ann"}),
@@ -260,7 +408,7 @@ mod tests {
     fn runaway_loops_stop_at_the_operation_limit() {
         let engine = ScriptEngine::new();
         let program = engine
-            .compile_program("loop { vars.qty += 1; }", "inline")
+            .compile_program("loop { vars.qty += 1; }", origin())
             .unwrap();
         let error = engine.run(&program, &mut bindings()).unwrap_err();
         assert!(error.message.contains("operations"), "{error}");
@@ -270,7 +418,7 @@ mod tests {
     fn scripts_write_vars() {
         let engine = ScriptEngine::new();
         let program = engine
-            .compile_program("vars.price = vars.qty * 10;", "inline")
+            .compile_program("vars.price = vars.qty * 10;", origin())
             .unwrap();
         let mut bindings = bindings();
         engine.run(&program, &mut bindings).unwrap();

@@ -5,6 +5,7 @@ mod contacts;
 mod error;
 mod media;
 mod outbox;
+mod reload;
 mod simulator;
 mod webhooks;
 
@@ -39,6 +40,9 @@ pub struct AppState<S> {
     pub http: HttpClient,
     /// Largest webhook body accepted.
     pub body_limit: usize,
+    /// Reloads the flows on `POST /api/flows/reload`; `None` when the app was built without the
+    /// files behind the bot (tests), and the route says so.
+    pub reloader: Option<Arc<crate::reload::Reloader>>,
 }
 
 impl<S> AppState<S> {
@@ -50,7 +54,15 @@ impl<S> AppState<S> {
             message_ids: crate::simulator::MessageIds::new("sim"),
             http,
             body_limit: DEFAULT_BODY_LIMIT,
+            reloader: None,
         }
+    }
+
+    /// The state with `POST /api/flows/reload` served by `reloader`.
+    #[must_use]
+    pub fn with_reloader(mut self, reloader: Arc<crate::reload::Reloader>) -> Self {
+        self.reloader = Some(reloader);
+        self
     }
 }
 
@@ -82,6 +94,7 @@ pub fn app<S: Store>(state: Arc<AppState<S>>, auth: AdminAuth) -> Router {
         )
         .route("/api/outbox/dead", get(outbox::dead::<S>))
         .route("/api/outbox/dead/{id}/retry", post(outbox::retry::<S>))
+        .route("/api/flows/reload", post(reload::reload::<S>))
         .route(
             "/api/media/{channel}/{media_id}",
             get(media::get_media::<S>),

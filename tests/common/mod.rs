@@ -39,3 +39,39 @@ pub fn bot(files: &[&str]) -> Bot {
         .map(|loaded| loaded.bot)
         .unwrap_or_else(|d| panic!("{d}"))
 }
+
+/// `text` from `contact` through the engine (each message a new id); the replies' texts, other
+/// kinds as their debug form.
+#[allow(dead_code, reason = "not every test file uses every helper")]
+pub async fn say<S: chatflow::store::Store>(
+    engine: &chatflow::engine::Engine<S>,
+    contact: &chatflow::store::ContactKey,
+    text: &str,
+) -> Vec<String> {
+    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let id = format!(
+        "m{}",
+        NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    );
+    let input = chatflow::simulator::SimulatedInput::text(text);
+    let replies = engine
+        .handle_message(contact, |_, now| {
+            let sender = chatflow::simulator::Sender {
+                from: &contact.id,
+                name: None,
+                id: &id,
+                now,
+                options: &[],
+            };
+            input.to_message(sender).map_err(|e| e.to_string())
+        })
+        .await
+        .expect("handled");
+    replies
+        .into_iter()
+        .map(|reply| match reply.message {
+            chatflow::message::Outbound::Text { text } => text.body,
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
