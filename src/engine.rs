@@ -117,6 +117,9 @@ struct PendingTurn {
     delivery: Option<DeliveryUpdate>,
     /// Sent ahead of the turn's replies (an outside-window fallback a status asked for).
     extra: Vec<Reply>,
+    /// The engine started this turn by itself (a timer, schedule, broadcast or status): the
+    /// 24-hour window applies to what it sends.
+    engine_started: bool,
 }
 
 impl PendingTurn {
@@ -131,6 +134,7 @@ impl PendingTurn {
             inbox_done: None,
             delivery: None,
             extra: Vec::new(),
+            engine_started: false,
         }
     }
 }
@@ -480,6 +484,7 @@ impl<S: Store> Engine<S> {
         let mut turn = PendingTurn::new(&contact, state, effects);
         turn.dedupe_keys.push(key);
         turn.inbox_done = inbox_seq;
+        turn.engine_started = true;
         if let Some(sent) = &sent {
             turn.delivery = sent.log_seq.map(|log_seq| DeliveryUpdate {
                 log_seq,
@@ -626,6 +631,45 @@ impl<S: Store> Engine<S> {
         Ok(OperatorSend::Attempted { job: job.id, first })
     }
 
+    /// Starts `flow` for `contact` by the engine's own doing (a schedule or broadcast): like an
+    /// interrupt, it replaces what the contact was doing; contacts in handoff or opted out are
+    /// skipped, and so is one for whom `when` is false. `dedupe_key` makes it happen once (a
+    /// resumed broadcast). Returns whether the flow started.
+    ///
+    /// # Errors
+    /// The store failed; nothing was committed.
+    pub async fn start_flow(
+        &self,
+        contact: &ContactKey,
+        flow: &str,
+        when: Option<&crate::script::Expr>,
+        dedupe_key: String,
+    ) -> Result<bool, EngineError> {
+        let _turn = self.locks.lock(contact).await;
+        if self.store.seen(&dedupe_key).await? {
+            return Ok(false);
+        }
+        let mut state = self.load_or_new(contact).await?;
+        if state.handoff || state.opted_out {
+            return Ok(false);
+        }
+        let bot = self.bot();
+        if let Some(when) = when
+            && !guard(&bot, &state, when)
+        {
+            return Ok(false);
+        }
+        let now = self.now();
+        let effects = turn(&bot, || {
+            handle(&bot, &mut state, Input::StartFlow { flow }, now)
+        });
+        let mut pending = PendingTurn::new(contact, state, effects);
+        pending.dedupe_keys.push(dedupe_key);
+        pending.engine_started = true;
+        self.commit(pending).await?;
+        Ok(true)
+    }
+
     /// Puts dead letter `dead_id` back in the outbox and starts sending it; `None` if there is
     /// no such dead letter.
     ///
@@ -665,6 +709,7 @@ impl<S: Store> Engine<S> {
         });
         let mut turn = PendingTurn::new(&stored.contact, state, effects);
         turn.fired_timer = Some(stored.id);
+        turn.engine_started = true;
         self.commit(turn).await?;
         Ok(())
     }
@@ -768,6 +813,7 @@ impl<S: Store> Engine<S> {
             inbox_done,
             delivery,
             extra,
+            engine_started,
         } = turn;
         let now = self.now();
         let channel = self
@@ -780,6 +826,13 @@ impl<S: Store> Engine<S> {
             .map_or(Capabilities::ALL, |c| c.provider.capabilities());
         let mut all = extra;
         all.extend(effects.replies);
+        if engine_started
+            && let Some(channel) = channel
+            && channel.provider.enforces_window()
+            && !in_window(state.last_inbound_at, now)
+        {
+            all = outside_window(all, channel, &contact);
+        }
         let replies = render_for(&capabilities, all, &mut state);
         let mut log = Vec::new();
         let mut jobs = Vec::new();
@@ -854,6 +907,61 @@ impl<S: Store> Engine<S> {
         }
         Ok((replies, committed))
     }
+}
+
+/// WhatsApp's customer-service window: 24 hours since the contact last wrote.
+const WINDOW_SECS: i64 = 24 * 3600;
+
+/// Whether a contact who last wrote at `last_inbound_at` may get free-form messages at `now`.
+fn in_window(last_inbound_at: Option<i64>, now: i64) -> bool {
+    last_inbound_at.is_some_and(|at| now - at < WINDOW_SECS)
+}
+
+/// What an engine-started turn may send outside the window: templates as they are; in place
+/// of the rest, the first reply's fallback template (the step's `outside_window`, else the
+/// channel's) once; without one, nothing — logged, so the author can add one.
+fn outside_window(replies: Vec<Reply>, channel: &Channel, contact: &ContactKey) -> Vec<Reply> {
+    let mut sendable = Vec::new();
+    let mut replaced = false;
+    for reply in replies {
+        if matches!(reply.message, Outbound::Template { .. }) {
+            sendable.push(reply);
+            continue;
+        }
+        let template = reply
+            .outside_window
+            .clone()
+            .or_else(|| channel.outside_window.clone());
+        match template {
+            Some(template) if !replaced => {
+                replaced = true;
+                sendable.push(Reply {
+                    message: *template,
+                    fallback_text: None,
+                    outside_window: None,
+                });
+            }
+            Some(_) => {}
+            None => {
+                tracing::warn!(message = "Message not sent: the 24-hour window is closed and there is no outside_window template (step or channel).", channel = %contact.channel, contact = %contact.id);
+            }
+        }
+    }
+    sendable
+}
+
+/// A `when` guard for an engine-started flow, over the contact's state; an error counts as
+/// false (and is logged).
+fn guard(bot: &Bot, state: &ContactState, when: &crate::script::Expr) -> bool {
+    let mut bindings = crate::script::Bindings::new(
+        &state.template_view(),
+        &Value::Object(state.vars.clone()),
+        &Value::Null,
+    );
+    bot.engine
+        .eval_bool(when, &mut bindings)
+        .inspect_err(|error| tracing::warn!(message = "A `when` guard failed; the contact is skipped.", contact = %state.id, %error))
+        .unwrap_or(false)
 }
 
 /// Runs one turn of `bot`; when its scripts may block on HTTP, on a thread where blocking is

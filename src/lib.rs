@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod per_contact;
 pub mod provider;
 pub mod reload;
+pub mod scheduler;
 pub mod script;
 pub mod server;
 pub mod shape;

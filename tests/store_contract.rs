@@ -12,9 +12,9 @@ use chatflow::flow::runtime::TimerRequest;
 use chatflow::flow::state::{ContactState, Conversation};
 use chatflow::message::{InboundEvent, Outbound};
 use chatflow::store::{
-    ContactKey, Delivery, DeliveryState, DeliveryUpdate, Direction, LogEntry, MemoryStore,
-    NewInboxEntry, NewJob, NewLogEntry, OutboxJob, Payload, SledStore, Store, StoreError,
-    StoredTimer, TurnCommit,
+    Audience, Broadcast, ContactKey, Delivery, DeliveryState, DeliveryUpdate, Direction, LogEntry,
+    MemoryStore, NewInboxEntry, NewJob, NewLogEntry, OutboxJob, Payload, SledStore, Store,
+    StoreError, StoredTimer, TurnCommit,
 };
 use serde_json::json;
 use tempfile::TempDir;
@@ -41,6 +41,10 @@ macro_rules! contract {
                 a_buried_job_is_dead_until_revived_behind_the_queue,
                 a_turns_fallback_replaces_its_jobs_once,
                 clearing_the_outbox_leaves_jobs_in_flight,
+                contacts_are_paged_by_id_within_their_channel,
+                timers_are_listed_earliest_first_and_by_contact,
+                a_schedule_fires_once_per_due_time_with_its_broadcast,
+                broadcasts_keep_their_progress_until_finished,
             );
         }
     };
@@ -596,6 +600,111 @@ async fn clearing_the_outbox_leaves_jobs_in_flight(store: impl Store) {
         .map(|j| j.id)
         .collect();
     assert_eq!(left, [committed.jobs[0].id]);
+}
+
+async fn contacts_are_paged_by_id_within_their_channel(store: impl Store) {
+    for id in ["30", "10", "20"] {
+        store
+            .commit_turn(commit(ContactState::new("main", id)))
+            .await
+            .expect("committed");
+    }
+    store
+        .commit_turn(commit(ContactState::new("other", "15")))
+        .await
+        .expect("committed");
+    let ids = |page: Vec<ContactState>| page.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    let first = store
+        .contacts_page("main", None, 2)
+        .await
+        .expect("readable");
+    assert_eq!(ids(first), ["10", "20"]);
+    let rest = store
+        .contacts_page("main", Some("20"), 2)
+        .await
+        .expect("readable");
+    assert_eq!(ids(rest), ["30"]);
+    let none = store
+        .contacts_page("main", Some("30"), 2)
+        .await
+        .expect("readable");
+    assert!(none.is_empty());
+}
+
+async fn timers_are_listed_earliest_first_and_by_contact(store: impl Store) {
+    store
+        .commit_turn(with_timers(&ann(), &[300, 100]))
+        .await
+        .expect("committed");
+    store
+        .commit_turn(with_timers(&bob(), &[200]))
+        .await
+        .expect("committed");
+    let all = store.timers(None, 10).await.expect("readable");
+    assert_eq!(dues(&all), [100, 200, 300]);
+    let ann_only = store.timers(Some(&ann()), 10).await.expect("readable");
+    assert_eq!(dues(&ann_only), [100, 300]);
+    assert_eq!(dues(&store.timers(None, 1).await.expect("readable")), [100]);
+}
+
+fn broadcast(id: &str) -> Broadcast {
+    Broadcast {
+        id: id.to_owned(),
+        flow: "promo".to_owned(),
+        audience: Audience::Tags(vec!["vip".to_owned()]),
+        channel: "main".to_owned(),
+        cursor: None,
+        started: 0,
+        created_at: 1_700_000_000,
+    }
+}
+
+async fn a_schedule_fires_once_per_due_time_with_its_broadcast(store: impl Store) {
+    assert!(store.schedule_fires().await.expect("readable").is_empty());
+    store.skip_schedule("promo#0", 1_000).await.expect("noted");
+    assert!(
+        !store
+            .fire_schedule("promo#0", 900, broadcast("schedule:promo#0:900"))
+            .await
+            .expect("readable"),
+        "a due time before the last one considered does not fire"
+    );
+    assert!(
+        store
+            .fire_schedule("promo#0", 1_060, broadcast("schedule:promo#0:1060"))
+            .await
+            .expect("fired")
+    );
+    assert!(
+        !store
+            .fire_schedule("promo#0", 1_060, broadcast("schedule:promo#0:1060"))
+            .await
+            .expect("readable"),
+        "the same due time fires once"
+    );
+    assert_eq!(
+        store.schedule_fires().await.expect("readable")["promo#0"],
+        1_060
+    );
+    let pending = store.broadcasts().await.expect("readable");
+    assert_eq!(pending, [broadcast("schedule:promo#0:1060")]);
+}
+
+async fn broadcasts_keep_their_progress_until_finished(store: impl Store) {
+    let mut first = broadcast("api:1");
+    store.save_broadcast(&first).await.expect("saved");
+    let mut second = broadcast("api:2");
+    second.created_at += 10;
+    store.save_broadcast(&second).await.expect("saved");
+    first.cursor = Some("15550001111".to_owned());
+    first.started = 1;
+    store.save_broadcast(&first).await.expect("saved");
+    assert_eq!(
+        store.broadcasts().await.expect("readable"),
+        [first, second.clone()]
+    );
+    store.finish_broadcast("api:1").await.expect("finished");
+    assert_eq!(store.broadcasts().await.expect("readable"), [second]);
 }
 
 // ---- helpers ----

@@ -71,6 +71,7 @@ pub async fn serve(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     );
     let engine = Arc::new(engine);
     engine.recover().await?;
+    chatflow::scheduler::resume_broadcasts(&engine).await?;
     engine.pull_pending(&http).await;
     let mut state = AppState::new(Arc::clone(&engine), registry.simulator_channels(), http)
         .with_reloader(Arc::clone(&reloader));
@@ -103,6 +104,10 @@ pub async fn serve(config: Option<&Path>) -> anyhow::Result<ExitCode> {
         wait_for(stopped.clone()),
     );
     let sweeper = tokio::spawn(sweeper);
+    let schedules = tokio::spawn(chatflow::scheduler::run_schedules(
+        Arc::clone(&engine),
+        wait_for(stopped.clone()),
+    ));
     let watcher =
         tokio::spawn(reloader.watch(Arc::clone(&engine), WATCH_POLL, wait_for(stopped.clone())));
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
@@ -113,6 +118,7 @@ pub async fn serve(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     let _ = timers.await;
     let _ = sweeper.await;
     let _ = watcher.await;
+    let _ = schedules.await;
     finish(&engine).await;
     tracing::info!("chatflow stopped");
     Ok(ExitCode::SUCCESS)

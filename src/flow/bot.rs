@@ -41,6 +41,32 @@ pub struct Bot {
     /// Some script calls `http_get`/`http_post`, so a turn may block on the network and the
     /// engine runs turns where blocking is allowed.
     pub uses_http: bool,
+    /// The `schedule:` triggers, which the scheduler runs (the router never sees them).
+    pub schedules: Vec<Scheduled>,
+}
+
+/// A `schedule:` trigger, compiled.
+#[derive(Debug)]
+pub struct Scheduled {
+    /// `flow#index` of the trigger: what its last fire is stored under, stable across reloads
+    /// as long as the trigger keeps its place.
+    pub key: String,
+    /// The flow it starts.
+    pub flow: FlowIdx,
+    /// When.
+    pub cron: crate::flow::schedule::CronSchedule,
+    /// The expression and zone as written, for `GET /api/schedules`.
+    pub expression: String,
+    /// IANA zone name.
+    pub timezone: String,
+    /// Who.
+    pub audience: crate::store::Audience,
+    /// The channel whose contacts get it.
+    pub channel: String,
+    /// The trigger's `when`, evaluated per contact.
+    pub when: Option<Expr>,
+    /// How late a missed due time may still fire.
+    pub catch_up: Duration,
 }
 
 impl Bot {

@@ -8,7 +8,7 @@ use crate::diagnostic::{Diagnostic, Diagnostics, Position, Severity, did_you_mea
 use crate::duration::Duration;
 use crate::flow::bot::{
     Ask, Bot, Branch, FaqAnswer, FaqCollection, FaqEntry, Flow, FlowIdx, MessageTemplate,
-    OptOutWords, Remind, RemindAt, Step, Target,
+    OptOutWords, Remind, RemindAt, Scheduled, Step, Target,
 };
 use crate::flow::loader::{Document, SourceFile, read_document, yaml_files};
 use crate::flow::model::{
@@ -16,10 +16,12 @@ use crate::flow::model::{
 };
 use crate::flow::normalize::normalize;
 use crate::flow::router::{Matcher, Router, TriggerDef};
+use crate::flow::schedule::CronSchedule;
 use crate::flow::template::{Template, ValueTemplate};
 use crate::message::{MessageSpec, Reply, limits};
 use crate::script::{CompileError, Expr, Program, ScriptEngine, ScriptOrigin};
 use crate::source::YamlPath;
+use crate::store::Audience;
 
 /// Where the bot's files are and the settings that shape it (from `chatflow.yaml`).
 #[derive(Debug, Clone)]
@@ -154,6 +156,7 @@ fn compile(
         engine,
         flow_by_id,
         diagnostics,
+        schedules,
         ..
     } = compiler;
     let router = match Router::build(triggers) {
@@ -174,6 +177,7 @@ fn compile(
         .any(|program| program.calls_any(&["http_get", "http_post"]));
     Some(Bot {
         uses_http,
+        schedules,
         flows: compiled,
         flow_by_id,
         router,
@@ -194,6 +198,8 @@ struct Compiler<'a> {
     step_names: Vec<(Vec<String>, usize)>,
     options: &'a LoadOptions,
     diagnostics: &'a mut Diagnostics,
+    /// `schedule:` triggers found so far.
+    schedules: Vec<Scheduled>,
 }
 
 impl<'a> Compiler<'a> {
@@ -236,6 +242,7 @@ impl<'a> Compiler<'a> {
             step_names,
             options,
             diagnostics,
+            schedules: Vec::new(),
         }
     }
 
@@ -766,6 +773,11 @@ impl<'a> Compiler<'a> {
             for (i, trigger) in flow.triggers.iter().enumerate() {
                 let path = YamlPath::root().key("triggers").index(i);
                 let Some(matcher) = self.matcher(file, &path, trigger, has_faq) else {
+                    if let Some(spec) = &trigger.schedule {
+                        let at = (idx, format!("{}#{i}", flow.flow));
+                        self.schedule(file, &path, at, spec, trigger.when.as_deref());
+                        self.warn_free_form_start(file, &path, flow);
+                    }
                     continue;
                 };
                 if let Some(words) = &trigger.keywords {
@@ -881,9 +893,6 @@ impl<'a> Compiler<'a> {
             }
             return Some(Matcher::Event(event));
         }
-        if let Some(schedule) = &trigger.schedule {
-            self.schedule(file, &path.key("schedule"), schedule);
-        }
         None
     }
 
@@ -911,56 +920,141 @@ impl<'a> Compiler<'a> {
         (!out.is_empty()).then_some(out)
     }
 
+    /// Checks a `schedule:` trigger and keeps it for the scheduler; `at` is the flow and the
+    /// trigger's key.
     fn schedule(
         &mut self,
         file: &SourceFile,
-        path: &YamlPath,
-        schedule: &crate::flow::model::ScheduleSpec,
+        trigger_path: &YamlPath,
+        at: (FlowIdx, String),
+        spec: &crate::flow::model::ScheduleSpec,
+        when: Option<&str>,
     ) {
-        if let Err(message) = crate::flow::schedule::parse_cron(&schedule.cron) {
-            self.push(file.value_error(&path.key("cron"), message));
-        }
-        if let Some(zone) = &schedule.timezone
-            && zone.parse::<chrono_tz::Tz>().is_err()
-        {
+        let path = trigger_path.key("schedule");
+        let zone_ok = spec
+            .timezone
+            .as_ref()
+            .is_none_or(|zone| zone.parse::<chrono_tz::Tz>().is_ok());
+        if !zone_ok {
             self.push(file.value_error(
                 &path.key("timezone"),
-                format!("unknown time zone \"{zone}\"; use an IANA name such as Asia/Jakarta"),
+                format!(
+                    "unknown time zone \"{}\"; use an IANA name such as Asia/Jakarta",
+                    spec.timezone.as_deref().unwrap_or_default()
+                ),
             ));
         }
-        let audience = &schedule.audience;
-        let kinds = [
-            audience.tags.is_some(),
-            audience.contacts.is_some(),
-            audience.all == Some(true),
-        ];
-        if kinds.iter().filter(|k| **k).count() != 1 {
-            self.push(file.error(
-                &path.key("audience"),
-                "an audience is exactly one of `tags: [..]`, `contacts: [..]` or `all: true`",
+        let zone = spec.timezone.as_deref().filter(|_| zone_ok);
+        let cron = CronSchedule::parse(&spec.cron, zone)
+            .map_err(|message| self.push(file.value_error(&path.key("cron"), message)))
+            .ok();
+        let audience = self.audience(file, &path.key("audience"), &spec.audience);
+        let channel = self.audience_channel(file, &path.key("audience"), &spec.audience);
+        let when = match when {
+            Some(source) => match self.expr(file, &trigger_path.key("when"), source) {
+                Some(expr) => Some(expr),
+                None => return,
+            },
+            None => None,
+        };
+        let (Some(cron), Some(audience), Some(channel)) = (cron, audience, channel) else {
+            return;
+        };
+        self.schedules.push(Scheduled {
+            key: at.1,
+            flow: at.0,
+            cron,
+            expression: spec.cron.clone(),
+            timezone: zone.unwrap_or("UTC").to_owned(),
+            audience,
+            channel,
+            when,
+            catch_up: spec.catch_up.unwrap_or(Duration::from_secs(3600)),
+        });
+    }
+
+    /// Warns when a scheduled flow's first step sends free-form messages with no
+    /// `outside_window` template of its own: outside WhatsApp's 24-hour window only a template
+    /// goes, so those contacts get the channel's template or nothing.
+    fn warn_free_form_start(&mut self, file: &SourceFile, path: &YamlPath, flow: &FlowFile) {
+        let start = flow
+            .start
+            .as_ref()
+            .and_then(|name| flow.steps.get(name))
+            .or_else(|| flow.steps.values().next());
+        let Some(step) = start else {
+            return;
+        };
+        let free_form = step.send.as_ref().is_some_and(|send| {
+            send.as_slice()
+                .iter()
+                .any(|message| message.template.is_none())
+        });
+        if free_form && step.outside_window.is_none() {
+            self.push(file.warning(
+                &path.key("schedule"),
+                format!(
+                    "flow \"{}\" starts with a free-form message; contacts outside the 24-hour window get the channel's outside_window template instead, or nothing — give its first step an `outside_window:` template",
+                    flow.flow
+                ),
             ));
         }
-        match &audience.channel {
-            Some(channel) => self.check_channels(
+    }
+
+    /// An audience: exactly one of `tags`, `contacts`, `all: true`.
+    fn audience(
+        &mut self,
+        file: &SourceFile,
+        path: &YamlPath,
+        spec: &crate::flow::model::AudienceSpec,
+    ) -> Option<Audience> {
+        match (&spec.tags, &spec.contacts, spec.all == Some(true)) {
+            (Some(tags), None, false) => Some(Audience::Tags(tags.clone())),
+            (None, Some(contacts), false) => Some(Audience::Contacts(contacts.clone())),
+            (None, None, true) => Some(Audience::All),
+            _ => {
+                self.push(file.error(
+                    path,
+                    "an audience is exactly one of `tags: [..]`, `contacts: [..]` or `all: true`",
+                ));
+                None
+            }
+        }
+    }
+
+    /// The channel an audience is on: the one it names, else the one non-simulator channel
+    /// (an error when there are several), else the simulator.
+    fn audience_channel(
+        &mut self,
+        file: &SourceFile,
+        path: &YamlPath,
+        spec: &crate::flow::model::AudienceSpec,
+    ) -> Option<String> {
+        if let Some(channel) = &spec.channel {
+            self.check_channels(
                 file,
-                &path.key("audience").key("channel"),
+                &path.key("channel"),
                 Some(std::slice::from_ref(channel)),
-            ),
-            None => {
-                let real: Vec<&String> = self
-                    .options
-                    .channels
+            );
+            return Some(channel.clone());
+        }
+        let real: Vec<&String> = self
+            .options
+            .channels
+            .iter()
+            .filter(|c| *c != "simulator")
+            .collect();
+        match real.as_slice() {
+            [] => Some("simulator".to_owned()),
+            [one] => Some((*one).clone()),
+            several => {
+                let list = several
                     .iter()
-                    .filter(|c| *c != "simulator")
-                    .collect();
-                if real.len() > 1 {
-                    let list = real
-                        .iter()
-                        .map(|c| c.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    self.push(file.error(&path.key("audience"), format!("audience has no channel and several are configured ({list}); add `channel:`")));
-                }
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                self.push(file.error(path, format!("audience has no channel and several are configured ({list}); add `channel:`")));
+                None
             }
         }
     }

@@ -404,6 +404,10 @@ impl Provider for DecisionTelecom {
     /// An error code in the body decides, whatever the HTTP status (code 7 comes as 503, which
     /// alone would mean "retry"); without one, a 2xx is sent and anything else is judged by
     /// its status.
+    fn enforces_window(&self) -> bool {
+        true
+    }
+
     fn classify_code(&self, code: i64) -> Option<SendFailure> {
         by_code(code, None, None)
     }

@@ -218,6 +218,12 @@ pub trait Provider: Send + Sync + fmt::Debug {
     /// The provider refused or failed; the decision says what to do.
     fn read_response(&self, response: &HttpResponse) -> Result<Sent, SendError>;
 
+    /// Whether the provider applies WhatsApp's 24-hour customer-service window (the official
+    /// Business API providers do): outside it only templates may be sent.
+    fn enforces_window(&self) -> bool {
+        false
+    }
+
     /// What the provider's error `code` means for a send, by its error table; `None` for a
     /// code it does not list.
     fn classify_code(&self, _code: i64) -> Option<SendFailure> {

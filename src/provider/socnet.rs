@@ -151,6 +151,10 @@ impl Provider for Socnet {
         Ok(self.post(fields))
     }
 
+    fn enforces_window(&self) -> bool {
+        true
+    }
+
     fn read_response(&self, response: &HttpResponse) -> Result<Sent, SendError> {
         answer::read(response)
     }

@@ -6,6 +6,7 @@ mod error;
 mod media;
 mod outbox;
 mod reload;
+mod schedules;
 mod simulator;
 mod webhooks;
 
@@ -17,7 +18,7 @@ use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 pub use error::{AnyJson, AppError};
 
@@ -93,6 +94,10 @@ pub fn app<S: Store>(state: Arc<AppState<S>>, auth: AdminAuth) -> Router {
             get(outbox::pending::<S>).delete(outbox::clear::<S>),
         )
         .route("/api/outbox/dead", get(outbox::dead::<S>))
+        .route("/api/schedules", get(schedules::list::<S>))
+        .route("/api/timers", get(schedules::timers::<S>))
+        .route("/api/timers/{id}", delete(schedules::delete_timer::<S>))
+        .route("/api/broadcast", post(schedules::start::<S>))
         .route("/api/outbox/dead/{id}/retry", post(outbox::retry::<S>))
         .route("/api/flows/reload", post(reload::reload::<S>))
         .route(

@@ -12,9 +12,9 @@ use crate::flow::runtime::TimerRequest;
 use crate::flow::state::ContactState;
 
 use super::{
-    Committed, ContactKey, DeadJob, Delivery, DeliveryState, DeliveryUpdate, InboxEntry, LogEntry,
-    NewInboxEntry, NewJob, NewLogEntry, OutboxJob, Payload, SentRecord, Store, StoreError,
-    StoredTimer, Swept, TurnCommit, Unrecognized, fallback_key,
+    Broadcast, Committed, ContactKey, DeadJob, Delivery, DeliveryState, DeliveryUpdate, InboxEntry,
+    LogEntry, NewInboxEntry, NewJob, NewLogEntry, OutboxJob, Payload, SentRecord, Store,
+    StoreError, StoredTimer, Swept, TurnCommit, Unrecognized, fallback_key,
 };
 
 /// Conversation state, message log, timers and both queues held in process memory.
@@ -60,6 +60,9 @@ struct Inner {
     dead: BTreeMap<u64, DeadJob>,
     /// By channel and provider message id.
     sent: HashMap<(String, String), SentRecord>,
+    /// Schedule key → last due time considered.
+    schedule_fires: HashMap<String, i64>,
+    broadcasts: BTreeMap<String, Broadcast>,
 }
 
 impl Inner {
@@ -423,5 +426,87 @@ impl Store for MemoryStore {
     ) -> Result<Option<SentRecord>, StoreError> {
         let key = (channel.to_owned(), provider_id.to_owned());
         Ok(self.lock()?.sent.get(&key).cloned())
+    }
+
+    async fn contacts_page(
+        &self,
+        channel: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ContactState>, StoreError> {
+        let inner = self.lock()?;
+        let mut page: Vec<&ContactState> = inner
+            .contacts
+            .iter()
+            .filter(|(key, _)| {
+                key.channel == channel && after.is_none_or(|after| key.id.as_str() > after)
+            })
+            .map(|(_, state)| state)
+            .collect();
+        page.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(page.into_iter().take(limit).cloned().collect())
+    }
+
+    async fn timers(
+        &self,
+        contact: Option<&ContactKey>,
+        limit: usize,
+    ) -> Result<Vec<StoredTimer>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .timers
+            .values()
+            .filter(|timer| contact.is_none_or(|contact| &timer.contact == contact))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn schedule_fires(&self) -> Result<HashMap<String, i64>, StoreError> {
+        Ok(self.lock()?.schedule_fires.clone())
+    }
+
+    async fn fire_schedule(
+        &self,
+        key: &str,
+        due: i64,
+        broadcast: Broadcast,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        if inner
+            .schedule_fires
+            .get(key)
+            .is_some_and(|&last| last >= due)
+        {
+            return Ok(false);
+        }
+        inner.schedule_fires.insert(key.to_owned(), due);
+        inner.broadcasts.insert(broadcast.id.clone(), broadcast);
+        Ok(true)
+    }
+
+    async fn skip_schedule(&self, key: &str, until: i64) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        let last = inner.schedule_fires.entry(key.to_owned()).or_insert(until);
+        *last = (*last).max(until);
+        Ok(())
+    }
+
+    async fn save_broadcast(&self, broadcast: &Broadcast) -> Result<(), StoreError> {
+        self.lock()?
+            .broadcasts
+            .insert(broadcast.id.clone(), broadcast.clone());
+        Ok(())
+    }
+
+    async fn broadcasts(&self) -> Result<Vec<Broadcast>, StoreError> {
+        let mut all: Vec<Broadcast> = self.lock()?.broadcasts.values().cloned().collect();
+        all.sort_by_key(|broadcast| broadcast.created_at);
+        Ok(all)
+    }
+
+    async fn finish_broadcast(&self, id: &str) -> Result<(), StoreError> {
+        self.lock()?.broadcasts.remove(id);
+        Ok(())
     }
 }

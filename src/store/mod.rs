@@ -21,8 +21,8 @@ use crate::flow::state::ContactState;
 
 pub use memory::MemoryStore;
 pub use queue::{
-    DeadJob, Delivery, DeliveryState, DeliveryUpdate, InboxEntry, NewInboxEntry, NewJob, OutboxJob,
-    Payload, SentRecord,
+    Audience, Broadcast, DeadJob, Delivery, DeliveryState, DeliveryUpdate, InboxEntry,
+    NewInboxEntry, NewJob, OutboxJob, Payload, SentRecord,
 };
 use queue::{advance, fallback_job, revived, sent_record};
 pub use sled_store::SledStore;
@@ -343,6 +343,57 @@ pub trait Store: Send + Sync + 'static {
         channel: &str,
         provider_id: &str,
     ) -> impl Future<Output = Result<Option<SentRecord>, StoreError>> + Send;
+
+    /// Contacts of `channel` with ids after `after` (all from the start when `None`), in id
+    /// order, at most `limit`: how audiences are walked without loading every contact.
+    fn contacts_page(
+        &self,
+        channel: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ContactState>, StoreError>> + Send;
+
+    /// Timers, earliest first, at most `limit`; only `contact`'s when given.
+    fn timers(
+        &self,
+        contact: Option<&ContactKey>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StoredTimer>, StoreError>> + Send;
+
+    /// When each schedule (by key) last fired, Unix seconds.
+    fn schedule_fires(
+        &self,
+    ) -> impl Future<Output = Result<std::collections::HashMap<String, i64>, StoreError>> + Send;
+
+    /// Records that schedule `key` fired for `due` and queues its broadcast, atomically and
+    /// durably; `false` (and nothing written) if it already fired for `due` or later — so a due
+    /// time fires once, across restarts too.
+    fn fire_schedule(
+        &self,
+        key: &str,
+        due: i64,
+        broadcast: Broadcast,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Notes that schedule `key` has been considered up to `until` without firing (a missed
+    /// time beyond `catch_up`, or its first sight), so it is not considered again.
+    fn skip_schedule(
+        &self,
+        key: &str,
+        until: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores a broadcast (new, or its progress).
+    fn save_broadcast(
+        &self,
+        broadcast: &Broadcast,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Broadcasts not finished, oldest first.
+    fn broadcasts(&self) -> impl Future<Output = Result<Vec<Broadcast>, StoreError>> + Send;
+
+    /// Removes a finished broadcast.
+    fn finish_broadcast(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// The dedupe key marking that the fallback template of `turn` was sent to `contact`.

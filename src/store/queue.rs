@@ -244,3 +244,37 @@ pub(super) fn revived(job: OutboxJob, id: u64, at: i64) -> OutboxJob {
         ..job
     }
 }
+
+/// Who an engine-started flow is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    /// Contacts with any of these tags.
+    Tags(Vec<String>),
+    /// These contact ids (created if new).
+    Contacts(Vec<String>),
+    /// Every contact of the channel.
+    All,
+}
+
+/// A flow started for many contacts — a schedule's fire or `POST /api/broadcast` — worked
+/// through in pages, its progress stored so a restart resumes where it stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Broadcast {
+    /// Unique: `schedule:<key>:<due>` for a schedule's fire, `api:<n>` for the API's.
+    pub id: String,
+    /// The flow to start.
+    pub flow: String,
+    /// Who gets it.
+    pub audience: Audience,
+    /// The channel whose contacts get it.
+    pub channel: String,
+    /// The last contact id done (contacts are worked through in id order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Contacts the flow was started for so far.
+    #[serde(default)]
+    pub started: u64,
+    /// Unix seconds it was created.
+    pub created_at: i64,
+}

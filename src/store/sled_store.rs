@@ -14,6 +14,8 @@
 //!   in sending order
 //! - `dead`: `id` → [`DeadJob`]
 //! - `sent`: `channel 0x00 provider message id` → [`SentRecord`]
+//! - `schedule_fires`: schedule key → the last due time considered (8 bytes)
+//! - `broadcasts`: id → [`Broadcast`], engine-started flows still being worked through
 //!
 //! Numbers in keys are 8 big-endian bytes, so byte order is numeric order. A turn is one sled
 //! transaction over every tree it touches followed by a flush, so it is atomic and on disk
@@ -33,9 +35,9 @@ use crate::flow::runtime::TimerRequest;
 use crate::flow::state::ContactState;
 
 use super::{
-    Committed, ContactKey, DeadJob, Delivery, DeliveryState, InboxEntry, LogEntry, NewInboxEntry,
-    NewJob, NewLogEntry, OutboxJob, Payload, SentRecord, Store, StoreError, StoredTimer, Swept,
-    TurnCommit, Unrecognized, fallback_key,
+    Broadcast, Committed, ContactKey, DeadJob, Delivery, DeliveryState, InboxEntry, LogEntry,
+    NewInboxEntry, NewJob, NewLogEntry, OutboxJob, Payload, SentRecord, Store, StoreError,
+    StoredTimer, Swept, TurnCommit, Unrecognized, fallback_key,
 };
 
 /// Flipping the sign bit maps `i64` order onto unsigned byte order.
@@ -57,6 +59,8 @@ pub struct SledStore {
     outbox: Tree,
     dead: Tree,
     sent: Tree,
+    schedule_fires: Tree,
+    broadcasts: Tree,
     flushes: GroupFlush,
 }
 
@@ -98,6 +102,8 @@ impl SledStore {
             outbox: tree("outbox")?,
             dead: tree("dead")?,
             sent: tree("sent")?,
+            schedule_fires: tree("schedule_fires")?,
+            broadcasts: tree("broadcasts")?,
             flushes: GroupFlush::default(),
             db,
         })
@@ -750,6 +756,135 @@ impl Store for SledStore {
         value
             .map(|value| decode(&value, || format!("sent/{channel}/{provider_id}")))
             .transpose()
+    }
+
+    async fn contacts_page(
+        &self,
+        channel: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ContactState>, StoreError> {
+        let prefix = contact_key(&ContactKey::new(channel, ""));
+        let start = match after {
+            Some(after) => {
+                let mut key = contact_key(&ContactKey::new(channel, after));
+                key.push(0);
+                key
+            }
+            None => prefix.clone(),
+        };
+        self.contacts
+            .range(start..)
+            .take_while(|item| {
+                item.as_ref()
+                    .map_or(true, |(key, _)| key.starts_with(&prefix))
+            })
+            .take(limit)
+            .map(|item| {
+                let (key, value) = item.map_err(|error| backend("cannot read contacts", &error))?;
+                decode(&value, || {
+                    format!("contacts/{}", String::from_utf8_lossy(&key))
+                })
+            })
+            .collect()
+    }
+
+    async fn timers(
+        &self,
+        contact: Option<&ContactKey>,
+        limit: usize,
+    ) -> Result<Vec<StoredTimer>, StoreError> {
+        let mut found = Vec::new();
+        for item in &self.timers {
+            let (key, value) = item.map_err(|error| backend("cannot read timers", &error))?;
+            let timer: StoredTimer = decode(&value, || timer_name(&key))?;
+            if contact.is_none_or(|contact| &timer.contact == contact) {
+                found.push(timer);
+                if found.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn schedule_fires(&self) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+        self.schedule_fires
+            .iter()
+            .map(|item| {
+                let (key, value) =
+                    item.map_err(|error| backend("cannot read schedule fires", &error))?;
+                let at = value.as_ref().try_into().map_or(0, i64::from_be_bytes);
+                Ok((String::from_utf8_lossy(&key).into_owned(), at))
+            })
+            .collect()
+    }
+
+    async fn fire_schedule(
+        &self,
+        key: &str,
+        due: i64,
+        broadcast: Broadcast,
+    ) -> Result<bool, StoreError> {
+        let encoded = encode(&broadcast)?;
+        let trees = (&self.schedule_fires, &self.broadcasts);
+        let result = trees.transaction(|(fires, broadcasts)| {
+            let last = fires
+                .get(key.as_bytes())?
+                .and_then(|value| value.as_ref().try_into().ok().map(i64::from_be_bytes));
+            if last.is_some_and(|last| last >= due) {
+                return Ok(false);
+            }
+            fires.insert(key.as_bytes(), &due.to_be_bytes())?;
+            broadcasts.insert(broadcast.id.as_bytes(), encoded.as_slice())?;
+            Ok::<_, ConflictableTransactionError>(true)
+        });
+        let fired =
+            result.map_err(|error| transaction_error("cannot record a schedule fire", error))?;
+        self.flush_shared().await?;
+        Ok(fired)
+    }
+
+    async fn skip_schedule(&self, key: &str, until: i64) -> Result<(), StoreError> {
+        self.schedule_fires
+            .fetch_and_update(key.as_bytes(), |old| {
+                let last = old
+                    .and_then(|value| value.try_into().ok().map(i64::from_be_bytes))
+                    .unwrap_or(until);
+                Some(last.max(until).to_be_bytes().to_vec())
+            })
+            .map_err(|error| backend("cannot record a schedule", &error))?;
+        self.flush_shared().await
+    }
+
+    async fn save_broadcast(&self, broadcast: &Broadcast) -> Result<(), StoreError> {
+        self.broadcasts
+            .insert(broadcast.id.as_bytes(), encode(broadcast)?)
+            .map_err(|error| backend("cannot save a broadcast", &error))?;
+        self.flush_shared().await
+    }
+
+    async fn broadcasts(&self) -> Result<Vec<Broadcast>, StoreError> {
+        let mut all = self
+            .broadcasts
+            .iter()
+            .map(|item| {
+                let (key, value) =
+                    item.map_err(|error| backend("cannot read broadcasts", &error))?;
+                decode(&value, || {
+                    format!("broadcasts/{}", String::from_utf8_lossy(&key))
+                })
+            })
+            .collect::<Result<Vec<Broadcast>, StoreError>>()?;
+        all.sort_by_key(|broadcast| broadcast.created_at);
+        Ok(all)
+    }
+
+    async fn finish_broadcast(&self, id: &str) -> Result<(), StoreError> {
+        self.broadcasts
+            .remove(id.as_bytes())
+            .map_err(|error| backend("cannot finish a broadcast", &error))?;
+        self.flush_shared().await
     }
 }
 

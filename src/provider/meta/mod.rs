@@ -98,6 +98,10 @@ impl Provider for Meta {
         errors::read_response(response)
     }
 
+    fn enforces_window(&self) -> bool {
+        true
+    }
+
     fn classify_code(&self, code: i64) -> Option<SendFailure> {
         errors::by_code(code, None)
     }
