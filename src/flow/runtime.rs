@@ -224,6 +224,19 @@ impl<'a> Turn<'a> {
         self.bindings = None;
     }
 
+    /// Sets a variable in the state and, when built, in the bindings (cheaper than rebuilding
+    /// them from the whole state).
+    fn set_var(&mut self, name: String, value: Value) {
+        let updated = match &mut self.bindings {
+            Some(bindings) => bindings.set_var(&name, &value),
+            None => true,
+        };
+        self.state.vars.insert(name, value);
+        if !updated {
+            self.invalidate();
+        }
+    }
+
     fn message(&mut self, message: &InboundMessage) {
         self.state.last_inbound_at = Some(self.now);
         if let Some(name) = &message.name {
@@ -332,17 +345,17 @@ impl<'a> Turn<'a> {
             channel: &channel,
             interrupts_only,
         };
-        let bindings = self.bindings();
-        let mut guard =
-            |expr: &crate::script::Expr| bot.engine.eval_bool(expr, bindings).unwrap_or(false);
+        // Built only if a trigger has a `when` to evaluate.
+        let mut guard = |expr: &crate::script::Expr| {
+            bot.engine.eval_bool(expr, self.bindings()).unwrap_or(false)
+        };
         bot.router.route(&bot.flows, message, &query, &mut guard)
     }
 
     fn start_routed(&mut self, hit: RouteMatch) {
         for (name, value) in hit.captures {
-            self.state.vars.insert(name, Value::String(value));
+            self.set_var(name, Value::String(value));
         }
-        self.invalidate();
         let reason = format!("{:?}", hit.kind).to_lowercase();
         self.start(hit.flow, &reason);
     }
@@ -482,16 +495,16 @@ impl<'a> Turn<'a> {
             let value = value
                 .render(engine, self.bindings(), RenderMode::Typed)
                 .map_err(|e| e.to_string())?;
-            self.state.vars.insert(name.clone(), value);
-            self.invalidate();
+            self.set_var(name.clone(), value);
         }
         for program in &step.scripts {
             let bindings = self.bindings();
             let asked = engine.run(program, bindings).map_err(|e| e.to_string())?;
-            if let Value::Object(vars) = bindings.vars() {
-                self.state.vars = vars;
+            // The bindings hold the vars the script left; only `vars` can change in a script.
+            match bindings.vars() {
+                Value::Object(vars) => self.state.vars = vars,
+                _ => self.invalidate(),
             }
-            self.invalidate();
             self.apply_script(asked, step.outside_window.as_deref())?;
         }
         for (templates, add) in [(&step.tag, true), (&step.untag, false)] {
@@ -686,9 +699,8 @@ impl<'a> Turn<'a> {
         match answer::accept(ask.kind, message, &conversation.options) {
             Ok(value) => {
                 if let Some(save) = &ask.save {
-                    self.state.vars.insert(save.clone(), value);
+                    self.set_var(save.clone(), value);
                 }
-                self.invalidate();
                 match self.movement(target) {
                     Ok(Some(next)) => self.run(next),
                     Ok(None) => self.end(target),

@@ -171,6 +171,21 @@ impl Bindings {
         Self { scope }
     }
 
+    /// Sets one variable in `vars`, so a step's `set` or a saved answer does not rebuild the
+    /// whole scope; `false` if `vars` is no longer a map (then rebuild).
+    pub fn set_var(&mut self, name: &str, value: &Value) -> bool {
+        let Some(vars) = self.scope.get_mut("vars") else {
+            return false;
+        };
+        match vars.write_lock::<rhai::Map>() {
+            Some(mut map) => {
+                map.insert(name.into(), to_dynamic(value));
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The current `vars`, as scripts left them.
     #[must_use]
     pub fn vars(&self) -> Value {
