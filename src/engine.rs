@@ -28,6 +28,11 @@ use crate::store::{
 pub trait Clock: Send + Sync + 'static {
     /// Unix seconds.
     fn now(&self) -> i64;
+
+    /// Unix milliseconds, for sleeping until a due second starts (not a second late).
+    fn now_millis(&self) -> i64 {
+        self.now().saturating_mul(1000)
+    }
 }
 
 /// The system clock.
@@ -37,6 +42,10 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> i64 {
         chrono::Utc::now().timestamp()
+    }
+
+    fn now_millis(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis()
     }
 }
 
@@ -690,11 +699,31 @@ impl<S: Store> Engine<S> {
     /// # Errors
     /// The store failed; timers not yet fired stay for the next round.
     pub async fn fire_due_timers(&self) -> Result<usize, EngineError> {
+        use futures_util::{StreamExt, TryStreamExt};
         let due = self.store.due_timers(self.now(), 256).await?;
         let fired = due.len();
+        // Different contacts' timers fire concurrently, so their commits share flushes; one
+        // contact's fire in due order.
+        let mut by_contact: Vec<(ContactKey, Vec<StoredTimer>)> = Vec::new();
         for timer in due {
-            self.fire(timer).await?;
+            match by_contact
+                .iter_mut()
+                .find(|(contact, _)| *contact == timer.contact)
+            {
+                Some((_, timers)) => timers.push(timer),
+                None => by_contact.push((timer.contact.clone(), vec![timer])),
+            }
         }
+        futures_util::stream::iter(by_contact)
+            .map(|(_, timers)| async move {
+                for timer in timers {
+                    self.fire(timer).await?;
+                }
+                Ok::<_, EngineError>(())
+            })
+            .buffer_unordered(TIMER_CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
         Ok(fired)
     }
 
@@ -722,11 +751,14 @@ impl<S: Store> Engine<S> {
             if let Err(error) = self.fire_due_timers().await {
                 tracing::error!(message = "Timers could not fire; retrying.", %error);
             }
-            let wait = match self.store.next_due().await {
-                Ok(Some(due)) => (due - self.now()).clamp(0, 60),
-                _ => 60,
+            let wait_ms = match self.store.next_due().await {
+                Ok(Some(due)) => {
+                    (due.saturating_mul(1000) - self.clock.now_millis()).clamp(0, 60_000)
+                }
+                _ => 60_000,
             };
-            let sleep = tokio::time::sleep(std::time::Duration::from_secs(wait.unsigned_abs()));
+            let sleep =
+                tokio::time::sleep(std::time::Duration::from_millis(wait_ms.unsigned_abs()));
             tokio::select! {
                 () = sleep => {}
                 () = self.timers_changed.notified() => {}
@@ -908,6 +940,9 @@ impl<S: Store> Engine<S> {
         Ok((replies, committed))
     }
 }
+
+/// Contacts whose due timers fire at once.
+const TIMER_CONCURRENCY: usize = 64;
 
 /// WhatsApp's customer-service window: 24 hours since the contact last wrote.
 const WINDOW_SECS: i64 = 24 * 3600;
