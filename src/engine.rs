@@ -112,6 +112,10 @@ pub struct Engine<S> {
     /// Inbox entries queued and not yet handled, and a signal when that reaches zero.
     unhandled: AtomicUsize,
     all_handled: Notify,
+    /// One pace per channel shared by every broadcast on it, so broadcasts together keep to
+    /// their share of the channel's rate.
+    broadcast_paces:
+        std::sync::Mutex<std::collections::HashMap<String, Arc<crate::outbox::TokenBucket>>>,
 }
 
 /// Everything one turn commits, gathered before the store is called.
@@ -163,7 +167,26 @@ impl<S: Store> Engine<S> {
             inbox_order: tokio::sync::Mutex::new(()),
             unhandled: AtomicUsize::new(0),
             all_handled: Notify::new(),
+            broadcast_paces: std::sync::Mutex::default(),
         }
+    }
+
+    /// The pace broadcasts on `channel` share, made by `make` the first time (`None`: unpaced).
+    pub fn broadcast_pace(
+        &self,
+        channel: &str,
+        make: impl FnOnce() -> Option<crate::outbox::TokenBucket>,
+    ) -> Option<Arc<crate::outbox::TokenBucket>> {
+        let mut paces = self
+            .broadcast_paces
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(pace) = paces.get(channel) {
+            return Some(Arc::clone(pace));
+        }
+        let pace = Arc::new(make()?);
+        paces.insert(channel.to_owned(), Arc::clone(&pace));
+        Some(pace)
     }
 
     /// The engine sending through `channels`' providers with `http` (without it, replies only
@@ -643,7 +666,7 @@ impl<S: Store> Engine<S> {
     /// Starts `flow` for `contact` by the engine's own doing (a schedule or broadcast): like an
     /// interrupt, it replaces what the contact was doing; contacts in handoff or opted out are
     /// skipped, and so is one for whom `when` is false. `dedupe_key` makes it happen once (a
-    /// resumed broadcast). Returns whether the flow started.
+    /// resumed broadcast). Returns how many messages it queued, `None` when it did not start.
     ///
     /// # Errors
     /// The store failed; nothing was committed.
@@ -653,20 +676,20 @@ impl<S: Store> Engine<S> {
         flow: &str,
         when: Option<&crate::script::Expr>,
         dedupe_key: String,
-    ) -> Result<bool, EngineError> {
+    ) -> Result<Option<usize>, EngineError> {
         let _turn = self.locks.lock(contact).await;
         if self.store.seen(&dedupe_key).await? {
-            return Ok(false);
+            return Ok(None);
         }
         let mut state = self.load_or_new(contact).await?;
         if state.handoff || state.opted_out {
-            return Ok(false);
+            return Ok(None);
         }
         let bot = self.bot();
         if let Some(when) = when
             && !guard(&bot, &state, when)
         {
-            return Ok(false);
+            return Ok(None);
         }
         let now = self.now();
         let effects = turn(&bot, || {
@@ -675,8 +698,8 @@ impl<S: Store> Engine<S> {
         let mut pending = PendingTurn::new(contact, state, effects);
         pending.dedupe_keys.push(dedupe_key);
         pending.engine_started = true;
-        self.commit(pending).await?;
-        Ok(true)
+        let replies = self.commit(pending).await?;
+        Ok(Some(replies.len()))
     }
 
     /// Puts dead letter `dead_id` back in the outbox and starts sending it; `None` if there is

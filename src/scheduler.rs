@@ -22,9 +22,9 @@ use crate::store::{Audience, Broadcast, ContactKey, Store};
 const PAGE: usize = 200;
 /// Share of a channel's `rate_limit` a broadcast may use; the rest stays free for replies.
 const BROADCAST_SHARE: f64 = 0.8;
-/// Missed due times considered per schedule per round (a long outage of a per-second schedule
-/// must not stall the loop).
-const MAX_MISSED: usize = 1000;
+/// Due times looked at per schedule per round, within its catch-up window (a per-second
+/// schedule with a day's catch-up is 86,400; each costs well under a microsecond).
+const MAX_MISSED: usize = 1_000_000;
 
 /// Why a broadcast was refused.
 #[derive(Debug, thiserror::Error)]
@@ -43,9 +43,9 @@ pub enum BroadcastError {
     Engine(#[from] EngineError),
 }
 
-/// Fires every schedule due at the engine's `now` (and, within `catch_up`, due times missed
-/// while it was down); returns how many broadcasts started. A schedule seen for the first time
-/// starts counting from now.
+/// Fires every schedule due at the engine's `now`; due times missed while it was down (or
+/// stalled) fire once, as the latest of them, if that is within `catch_up`. Returns how many
+/// broadcasts started. A schedule seen for the first time starts counting from now.
 ///
 /// # Errors
 /// The store failed; what was not recorded is considered again next round.
@@ -60,7 +60,9 @@ pub async fn fire_due_schedules<S: Store>(engine: &Arc<Engine<S>>) -> Result<usi
             continue;
         };
         let last = skip_too_late(engine, schedule, last, now).await?;
-        for due in schedule.cron.due_between(last, now, MAX_MISSED) {
+        // Several due times since the last round (a stall, a restart) fire once, as the latest:
+        // a contact gets one "daily digest", not a burst of them.
+        if let Some(&due) = schedule.cron.due_between(last, now, MAX_MISSED).last() {
             let broadcast = Broadcast {
                 id: format!("schedule:{}:{due}", schedule.key),
                 flow: bot.flows[schedule.flow].id.clone(),
@@ -216,7 +218,7 @@ async fn work<S: Store>(engine: &Engine<S>, mut broadcast: Broadcast) -> Result<
     let pace = engine
         .channels()
         .channel(&broadcast.channel)
-        .and_then(|channel| paced(channel.rate_limit));
+        .and_then(|channel| engine.broadcast_pace(&channel.id, || paced(channel.rate_limit)));
     loop {
         let page = page(engine, &broadcast).await?;
         let Some(last) = page.last().cloned() else {
@@ -230,11 +232,17 @@ async fn work<S: Store>(engine: &Engine<S>, mut broadcast: Broadcast) -> Result<
             }
             let contact = ContactKey::new(&broadcast.channel, &id);
             let key = format!("broadcast:{}:{id}", broadcast.id);
-            if engine
+            if let Some(messages) = engine
                 .start_flow(&contact, &broadcast.flow, when, key)
                 .await?
             {
                 broadcast.started += 1;
+                // Every message after the first takes its own share of the rate.
+                if let Some(pace) = &pace {
+                    for _ in 1..messages {
+                        pace.acquire().await;
+                    }
+                }
             }
         }
         broadcast.cursor = Some(last);
@@ -313,7 +321,7 @@ fn paced(rate_limit: u32) -> Option<TokenBucket> {
 pub async fn schedules_view<S: Store>(engine: &Engine<S>) -> Result<Value, EngineError> {
     let bot = engine.bot();
     let now = engine.now();
-    let fires = engine.store().schedule_fires().await?;
+    let fires = engine.store().schedule_last_fired().await?;
     let list: Vec<Value> = bot
         .schedules
         .iter()

@@ -62,6 +62,8 @@ struct Inner {
     sent: HashMap<(String, String), SentRecord>,
     /// Schedule key → last due time considered.
     schedule_fires: HashMap<String, i64>,
+    /// Schedule key → the last due time that really fired.
+    schedule_last_fired: HashMap<String, i64>,
     broadcasts: BTreeMap<String, Broadcast>,
 }
 
@@ -481,8 +483,13 @@ impl Store for MemoryStore {
             return Ok(false);
         }
         inner.schedule_fires.insert(key.to_owned(), due);
+        inner.schedule_last_fired.insert(key.to_owned(), due);
         inner.broadcasts.insert(broadcast.id.clone(), broadcast);
         Ok(true)
+    }
+
+    async fn schedule_last_fired(&self) -> Result<HashMap<String, i64>, StoreError> {
+        Ok(self.lock()?.schedule_last_fired.clone())
     }
 
     async fn skip_schedule(&self, key: &str, until: i64) -> Result<(), StoreError> {

@@ -365,6 +365,11 @@ pub trait Store: Send + Sync + 'static {
         &self,
     ) -> impl Future<Output = Result<std::collections::HashMap<String, i64>, StoreError>> + Send;
 
+    /// When each schedule (by key) last really fired (not skipped, not first seen), Unix seconds.
+    fn schedule_last_fired(
+        &self,
+    ) -> impl Future<Output = Result<std::collections::HashMap<String, i64>, StoreError>> + Send;
+
     /// Records that schedule `key` fired for `due` and queues its broadcast, atomically and
     /// durably; `false` (and nothing written) if it already fired for `due` or later — so a due
     /// time fires once, across restarts too.

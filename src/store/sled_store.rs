@@ -15,6 +15,7 @@
 //! - `dead`: `id` → [`DeadJob`]
 //! - `sent`: `channel 0x00 provider message id` → [`SentRecord`]
 //! - `schedule_fires`: schedule key → the last due time considered (8 bytes)
+//! - `schedule_last_fired`: schedule key → the last due time that really fired (8 bytes)
 //! - `broadcasts`: id → [`Broadcast`], engine-started flows still being worked through
 //!
 //! Numbers in keys are 8 big-endian bytes, so byte order is numeric order. A turn is one sled
@@ -60,6 +61,7 @@ pub struct SledStore {
     dead: Tree,
     sent: Tree,
     schedule_fires: Tree,
+    schedule_last_fired: Tree,
     broadcasts: Tree,
     flushes: GroupFlush,
 }
@@ -103,6 +105,7 @@ impl SledStore {
             dead: tree("dead")?,
             sent: tree("sent")?,
             schedule_fires: tree("schedule_fires")?,
+            schedule_last_fired: tree("schedule_last_fired")?,
             broadcasts: tree("broadcasts")?,
             flushes: GroupFlush::default(),
             db,
@@ -809,15 +812,13 @@ impl Store for SledStore {
     }
 
     async fn schedule_fires(&self) -> Result<std::collections::HashMap<String, i64>, StoreError> {
-        self.schedule_fires
-            .iter()
-            .map(|item| {
-                let (key, value) =
-                    item.map_err(|error| backend("cannot read schedule fires", &error))?;
-                let at = value.as_ref().try_into().map_or(0, i64::from_be_bytes);
-                Ok((String::from_utf8_lossy(&key).into_owned(), at))
-            })
-            .collect()
+        times_by_key(&self.schedule_fires)
+    }
+
+    async fn schedule_last_fired(
+        &self,
+    ) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+        times_by_key(&self.schedule_last_fired)
     }
 
     async fn fire_schedule(
@@ -827,8 +828,12 @@ impl Store for SledStore {
         broadcast: Broadcast,
     ) -> Result<bool, StoreError> {
         let encoded = encode(&broadcast)?;
-        let trees = (&self.schedule_fires, &self.broadcasts);
-        let result = trees.transaction(|(fires, broadcasts)| {
+        let trees = (
+            &self.schedule_fires,
+            &self.broadcasts,
+            &self.schedule_last_fired,
+        );
+        let result = trees.transaction(|(fires, broadcasts, last_fired)| {
             let last = fires
                 .get(key.as_bytes())?
                 .and_then(|value| value.as_ref().try_into().ok().map(i64::from_be_bytes));
@@ -836,6 +841,7 @@ impl Store for SledStore {
                 return Ok(false);
             }
             fires.insert(key.as_bytes(), &due.to_be_bytes())?;
+            last_fired.insert(key.as_bytes(), &due.to_be_bytes())?;
             broadcasts.insert(broadcast.id.as_bytes(), encoded.as_slice())?;
             Ok::<_, ConflictableTransactionError>(true)
         });
@@ -886,6 +892,19 @@ impl Store for SledStore {
             .map_err(|error| backend("cannot finish a broadcast", &error))?;
         self.flush_shared().await
     }
+}
+
+/// A tree of schedule key → Unix seconds (8 big-endian bytes), read whole (one entry per
+/// schedule trigger).
+fn times_by_key(tree: &Tree) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+    tree.iter()
+        .map(|item| {
+            let (key, value) =
+                item.map_err(|error| backend("cannot read schedule fires", &error))?;
+            let at = value.as_ref().try_into().map_or(0, i64::from_be_bytes);
+            Ok((String::from_utf8_lossy(&key).into_owned(), at))
+        })
+        .collect()
 }
 
 /// A turn turned into bytes, ready to be written (possibly more than once, if sled retries).
