@@ -892,10 +892,14 @@ impl<S: Store> Engine<S> {
         let mut log = Vec::new();
         let mut jobs = Vec::new();
         if let Some(message) = &inbound {
+            let mut logged = to_value(message);
+            if let Some(faq) = faq_of(&effects.notes) {
+                logged["faq"] = faq;
+            }
             log.push(NewLogEntry {
                 at: now,
                 direction: Direction::Inbound,
-                message: to_value(message),
+                message: logged,
                 delivery: None,
             });
             if let Some(channel) = channel
@@ -1034,6 +1038,20 @@ fn turn<T>(bot: &Bot, body: impl FnOnce() -> T) -> T {
     } else {
         body()
     }
+}
+
+/// What the FAQ matcher did with the message, for its log entry: the entry that answered and
+/// its score, or the entries offered.
+fn faq_of(notes: &[Note]) -> Option<Value> {
+    notes.iter().find_map(|note| match note {
+        Note::FaqAnswered {
+            collection,
+            entry,
+            score,
+        } => Some(serde_json::json!({"answered": {"collection": collection, "entry": entry, "score": score}})),
+        Note::FaqSuggested { entries } => Some(serde_json::json!({"suggested": entries})),
+        _ => None,
+    })
 }
 
 /// The dedupe key of a provider message.

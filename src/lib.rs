@@ -11,6 +11,7 @@ pub mod conversation_test;
 pub mod diagnostic;
 pub mod duration;
 pub mod engine;
+pub mod faq;
 pub mod flow;
 pub mod message;
 pub mod outbox;

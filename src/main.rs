@@ -62,6 +62,17 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Show which FAQ entries a question matches, best first, with their scores.
+    Faq {
+        /// The question, as a customer would type it.
+        question: String,
+        /// The channel asking (collections may serve only some).
+        #[arg(long, default_value = "simulator")]
+        channel: String,
+        /// The config file (default: ./chatflow.yaml when it exists, else built-in defaults).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Print the JSON Schema of flow files, FAQ files or the config, for editor completion.
     Schema {
         /// Which file kind.
@@ -99,6 +110,11 @@ fn main() -> ExitCode {
         Command::Validate { config } => validate(config.as_deref()),
         Command::Test { files, config } => test(&files, config.as_deref()),
         Command::Schema { kind } => schema(kind),
+        Command::Faq {
+            question,
+            channel,
+            config,
+        } => faq(&question, &channel, config.as_deref()),
     };
     match result {
         Ok(code) => code,
@@ -151,6 +167,44 @@ fn validate(config: Option<&Path>) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// `chatflow faq "question"`: the top 5 entries with their scores and what the bot would do.
+fn faq(question: &str, channel: &str, config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let config = match load_config(config) {
+        Ok(config) => config,
+        Err(code) => return Ok(code),
+    };
+    let bot = match flow::load(&config.load_options()) {
+        Ok(loaded) => loaded.bot,
+        Err(diagnostics) => {
+            print!("{diagnostics}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let hits = bot.faq_index.search(question, channel, 5);
+    if hits.is_empty() {
+        println!("no FAQ entry shares a word with this question");
+    }
+    for hit in hits {
+        let collection = &bot.faqs[hit.collection];
+        let verdict = if hit.score >= collection.threshold {
+            "answers"
+        } else if hit.score >= collection.suggest_threshold {
+            "suggested"
+        } else {
+            "below"
+        };
+        let first = collection.entries[hit.entry]
+            .questions
+            .first()
+            .map_or("", String::as_str);
+        println!(
+            "{:.3}  {verdict:<9} {}#{}  {first}",
+            hit.score, collection.id, hit.entry
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn test(files: &[PathBuf], config: Option<&Path>) -> anyhow::Result<ExitCode> {

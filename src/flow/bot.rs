@@ -43,6 +43,8 @@ pub struct Bot {
     pub uses_http: bool,
     /// The `schedule:` triggers, which the scheduler runs (the router never sees them).
     pub schedules: Vec<Scheduled>,
+    /// Every FAQ collection's questions, indexed for matching (routing step 7).
+    pub faq_index: crate::faq::FaqIndex,
 }
 
 /// A `schedule:` trigger, compiled.

@@ -178,6 +178,7 @@ fn compile(
     Some(Bot {
         uses_http,
         schedules,
+        faq_index: crate::faq::FaqIndex::build(&faqs),
         flows: compiled,
         flow_by_id,
         router,

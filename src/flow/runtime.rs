@@ -6,8 +6,9 @@
 
 use serde_json::{Value, json};
 
+use crate::faq::FaqHit;
 use crate::flow::answer;
-use crate::flow::bot::{Bot, MessageTemplate, RemindAt, Step, Target, reply_from_dsl};
+use crate::flow::bot::{Bot, FaqAnswer, MessageTemplate, RemindAt, Step, Target, reply_from_dsl};
 use crate::flow::normalize::normalize;
 use crate::flow::router::{RouteMatch, RouteQuery};
 use crate::flow::state::{ContactState, Conversation};
@@ -67,7 +68,7 @@ pub enum TimerRequest {
 }
 
 /// What the runtime did, for logs, metrics and tests.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Note {
     /// A flow started.
     Started {
@@ -101,6 +102,20 @@ pub enum Note {
     OptOut {
         /// `true`: opted out.
         opted_out: bool,
+    },
+    /// An FAQ entry answered the message.
+    FaqAnswered {
+        /// The collection's id.
+        collection: String,
+        /// The entry's index in it.
+        entry: usize,
+        /// How well the message matched, 0..=1 (1 for a tapped suggestion).
+        score: f64,
+    },
+    /// FAQ entries were offered as "did you mean" suggestions.
+    FaqSuggested {
+        /// Collection id, entry index and score of each.
+        entries: Vec<(String, usize, f64)>,
     },
     /// A script called `log(…)`.
     ScriptLog {
@@ -264,13 +279,105 @@ impl<'a> Turn<'a> {
                 return;
             }
         }
+        if self.chosen_faq(message) {
+            return;
+        }
         match self.route(message, false) {
             Some(hit) => self.start_routed(hit),
+            None if self.faq(message) => {}
             None => match self.bot.fallback_flow {
                 Some(flow) => self.start(flow, "fallback"),
                 None => self.note(Note::Unrouted),
             },
         }
+    }
+
+    /// Routing step 7: the best FAQ entry answers when it scores at least its collection's
+    /// threshold; between the thresholds the top questions are offered as a list; below,
+    /// nothing (the fallback flow follows).
+    fn faq(&mut self, message: &InboundMessage) -> bool {
+        let Content::Text { body } = &message.content else {
+            return false;
+        };
+        let bot = self.bot;
+        let hits = bot.faq_index.search(body, &self.state.channel, 3);
+        let Some(best) = hits.first().copied() else {
+            return false;
+        };
+        let collection = &bot.faqs[best.collection];
+        if crate::faq::answers(&hits, collection.threshold) {
+            return self.answer_faq(best);
+        }
+        let offered: Vec<FaqHit> = hits
+            .into_iter()
+            .filter(|hit| hit.score >= bot.faqs[hit.collection].suggest_threshold)
+            .collect();
+        if offered.is_empty() {
+            return false;
+        }
+        self.note(Note::FaqSuggested {
+            entries: offered
+                .iter()
+                .map(|hit| (bot.faqs[hit.collection].id.clone(), hit.entry, hit.score))
+                .collect(),
+        });
+        let list = faq_suggestions(bot, &offered);
+        self.effects.replies.push(Reply {
+            message: list,
+            fallback_text: None,
+            outside_window: None,
+        });
+        true
+    }
+
+    /// A tapped "did you mean" row (`faq:<collection>:<entry>`) answers that entry.
+    fn chosen_faq(&mut self, message: &InboundMessage) -> bool {
+        let Some(id) = message.reply_id() else {
+            return false;
+        };
+        let Some((collection, entry)) = id
+            .strip_prefix("faq:")
+            .and_then(|rest| rest.rsplit_once(':'))
+        else {
+            return false;
+        };
+        let Some(c) = self.bot.faqs.iter().position(|f| f.id == collection) else {
+            return false;
+        };
+        let Some(e) = entry
+            .parse()
+            .ok()
+            .filter(|&e| e < self.bot.faqs[c].entries.len())
+        else {
+            return false;
+        };
+        self.answer_faq(FaqHit {
+            collection: c,
+            entry: e,
+            score: 1.0,
+        })
+    }
+
+    /// Answers with an entry: its messages, or the flow it names.
+    fn answer_faq(&mut self, hit: FaqHit) -> bool {
+        let bot = self.bot;
+        let collection = &bot.faqs[hit.collection];
+        self.note(Note::FaqAnswered {
+            collection: collection.id.clone(),
+            entry: hit.entry,
+            score: hit.score,
+        });
+        match &collection.entries[hit.entry].answer {
+            FaqAnswer::Messages(messages) => {
+                if let Err(message) = self.send(messages, None) {
+                    self.note(Note::Error {
+                        message: format!("FAQ {} entry {}: {message}", collection.id, hit.entry),
+                    });
+                }
+            }
+            FaqAnswer::Goto(flow) => self.start(*flow, "faq"),
+        }
+        true
     }
 
     /// Routing step 2: a stop word opts the contact out of engine-started messages (and ends
@@ -794,4 +901,53 @@ fn message_view(message: &InboundMessage, channel: &str) -> Value {
         map.insert(key.to_owned(), value);
     }
     view
+}
+
+/// Title length of a list row (WhatsApp's limit).
+const ROW_TITLE_CHARS: usize = 24;
+/// Description length of a list row (WhatsApp's limit).
+const ROW_DESCRIPTION_CHARS: usize = 72;
+
+/// "Did you mean…": the offered entries as a list whose rows answer them when tapped.
+fn faq_suggestions(bot: &Bot, offered: &[FaqHit]) -> crate::message::Outbound {
+    let rows: Vec<Value> = offered
+        .iter()
+        .map(|hit| {
+            let collection = &bot.faqs[hit.collection];
+            let question = collection.entries[hit.entry]
+                .questions
+                .first()
+                .map_or("", String::as_str);
+            json!({
+                "id": format!("faq:{}:{}", collection.id, hit.entry),
+                "title": cut(question, ROW_TITLE_CHARS),
+                "description": cut(question, ROW_DESCRIPTION_CHARS),
+            })
+        })
+        .collect();
+    let list = json!({
+        "type": "interactive",
+        "interactive": {
+            "type": "list",
+            "body": { "text": "Did you mean one of these?" },
+            "action": { "button": "Choose", "sections": [{ "title": "Questions", "rows": rows }] }
+        }
+    });
+    serde_json::from_value(list).unwrap_or_else(|_| crate::message::Outbound::Text {
+        text: crate::message::outbound::Text {
+            preview_url: None,
+            body: "Did you mean one of our FAQ questions? Please ask again in other words."
+                .to_owned(),
+        },
+    })
+}
+
+/// `text` cut to `chars` characters, with an ellipsis when cut.
+fn cut(text: &str, chars: usize) -> String {
+    if text.chars().count() <= chars {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(chars - 1).collect();
+    out.push('…');
+    out
 }

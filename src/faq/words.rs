@@ -1,0 +1,222 @@
+//! Words as the FAQ matcher sees them: normalized, without the stop words of the languages bots
+//! are written in (English, Indonesian, Spanish), and compared with typo tolerance.
+
+use crate::flow::normalize::normalize;
+
+/// Words that carry no meaning for matching a question: question words, articles, pronouns,
+/// auxiliaries and particles, in English, Indonesian and Spanish.
+const STOP_WORDS: &[&str] = &[
+    // English
+    "a",
+    "an",
+    "the",
+    "is",
+    "are",
+    "am",
+    "was",
+    "were",
+    "be",
+    "do",
+    "does",
+    "did",
+    "i",
+    "you",
+    "we",
+    "it",
+    "me",
+    "my",
+    "your",
+    "our",
+    "to",
+    "of",
+    "in",
+    "on",
+    "for",
+    "at",
+    "by",
+    "with",
+    "and",
+    "or",
+    "can",
+    "could",
+    "would",
+    "will",
+    "please",
+    "pls",
+    "what",
+    "which",
+    "who",
+    "how",
+    "there",
+    "this",
+    "that",
+    "any",
+    "have",
+    "has",
+    "get",
+    "u",
+    "ur",
+    "im",
+    "hi",
+    "hello",
+    // Indonesian
+    "apa",
+    "apakah",
+    "yang",
+    "di",
+    "ke",
+    "dari",
+    "dan",
+    "atau",
+    "saya",
+    "aku",
+    "kamu",
+    "anda",
+    "kak",
+    "kakak",
+    "min",
+    "gan",
+    "ini",
+    "itu",
+    "ada",
+    "bisa",
+    "mau",
+    "dong",
+    "ya",
+    "yah",
+    "nih",
+    "sih",
+    "kah",
+    "tolong",
+    "mohon",
+    "untuk",
+    "dengan",
+    "nya",
+    "gimana",
+    "bagaimana",
+    "halo",
+    // Spanish
+    "el",
+    "la",
+    "los",
+    "las",
+    "un",
+    "una",
+    "de",
+    "del",
+    "que",
+    "y",
+    "o",
+    "en",
+    "por",
+    "para",
+    "es",
+    "son",
+    "mi",
+    "tu",
+    "su",
+    "se",
+    "como",
+    "hola",
+];
+
+/// Chat abbreviations and spellings, to the word the FAQ would use.
+const SPELLINGS: &[(&str, &str)] = &[
+    ("brp", "berapa"),
+    ("jm", "jam"),
+    ("dmn", "mana"),
+    ("dimana", "mana"),
+    ("gmn", "gimana"),
+    ("sampe", "sampai"),
+    ("dateng", "datang"),
+    ("pake", "pakai"),
+    ("gabisa", "bisa"),
+    ("blm", "belum"),
+    ("tdk", "tidak"),
+    ("bs", "bisa"),
+    ("hrs", "hours"),
+    ("thx", "thanks"),
+];
+
+/// Indonesian possessive and emphasis endings (`pesanannya`, `ongkirnya`, `tokoku`).
+const SUFFIXES: &[&str] = &["nya", "ku", "mu", "lah", "kah"];
+
+/// The question's meaningful words, normalized (case, accents, punctuation folded), with chat
+/// spellings mapped and Indonesian endings dropped.
+#[must_use]
+pub fn tokens(text: &str) -> Vec<String> {
+    normalize(text)
+        .split(|c: char| !c.is_alphanumeric())
+        .map(canonical)
+        .filter(|word| !word.is_empty() && !STOP_WORDS.contains(&word.as_str()))
+        .collect()
+}
+
+/// One word as the index keeps it.
+fn canonical(word: &str) -> String {
+    if let Some(&(_, spelled)) = SPELLINGS.iter().find(|(short, _)| *short == word) {
+        return spelled.to_owned();
+    }
+    SUFFIXES
+        .iter()
+        .find_map(|suffix| {
+            word.strip_suffix(suffix)
+                .filter(|stem| stem.chars().count() >= 4)
+        })
+        .unwrap_or(word)
+        .to_owned()
+}
+
+/// How alike a customer's word and a vocabulary word are: 1.0 the same; 0.85 sharing a stem
+/// (one starts with the other, both at least 4 letters: `open`/`opening`); 0.8 one edit apart
+/// (words of 4+ letters); 0.65 two edits apart (7+ letters); otherwise not alike.
+#[must_use]
+pub fn similarity(word: &str, term: &str) -> Option<f64> {
+    if word == term {
+        return Some(1.0);
+    }
+    let (shorter, longer) = if word.len() <= term.len() {
+        (word, term)
+    } else {
+        (term, word)
+    };
+    let short_len = shorter.chars().count();
+    if short_len >= 4 && longer.starts_with(shorter) {
+        return Some(0.85);
+    }
+    let distance = strsim::damerau_levenshtein(word, term);
+    match (distance, short_len) {
+        (1, 4..) => Some(0.8),
+        (2, 7..) => Some(0.65),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_words_go_and_accents_fold() {
+        assert_eq!(tokens("What are your opening HOURS?"), ["opening", "hours"]);
+        assert_eq!(
+            tokens("Jam berapa toko-nya buka, kak?"),
+            ["jam", "berapa", "toko", "buka"]
+        );
+        assert_eq!(tokens("¿Cuál es el envío?"), ["cual", "envio"]);
+    }
+
+    #[test]
+    fn typos_and_stems_are_alike_but_short_words_must_match() {
+        assert_eq!(similarity("open", "opening"), Some(0.85));
+        assert_eq!(similarity("delivry", "delivery"), Some(0.8));
+        assert_eq!(similarity("deliveyr", "delivery"), Some(0.8));
+        assert_eq!(similarity("dleivry", "delivery"), Some(0.65));
+        assert_eq!(similarity("cod", "cot"), None);
+        assert_eq!(
+            similarity("hours", "house"),
+            None,
+            "two edits in a short word"
+        );
+    }
+}
