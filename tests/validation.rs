@@ -56,3 +56,18 @@ fn undefined_targets_suggest_the_close_name() {
         "f0.yaml:5:11: \"adress\" is neither a step of this flow nor a flow (did you mean \"address\"?)"
     );
 }
+
+#[test]
+fn faq_questions_that_match_another_entry_as_well_are_pointed_at() {
+    let faq = "faq: shop\nentries:\n  - questions: [\"when are you open\", \"opening hours\"]\n    answer: { text: \"9-5\" }\n  - questions: [\"do you deliver\", \"When are you OPEN?\"]\n    answer: { text: \"yes\" }\n";
+    let found = problems(faq);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        found[0].starts_with("f0.yaml:3:17: warning: \"when are you open\" also matches entry 1"),
+        "{found:?}"
+    );
+    assert!(
+        found[1].starts_with("f0.yaml:5:35: warning: \"When are you OPEN?\" also matches entry 0"),
+        "{found:?}"
+    );
+}

@@ -65,6 +65,9 @@ impl Default for LoadOptions {
     }
 }
 
+/// How well a question may match another FAQ entry before `validate` warns.
+const COLLISION_SCORE: f64 = 0.9;
+
 /// Re-prompts allowed when `max_retries` is not given.
 pub const DEFAULT_MAX_RETRIES: u32 = 2;
 
@@ -143,10 +146,14 @@ fn compile(
         compiler.warn_unreachable(&flows, &compiled);
     }
     let triggers = compiler.triggers(&flows, !faqs.is_empty());
-    let faqs: Vec<FaqCollection> = faqs
+    let faq_files = faqs;
+    let faqs: Vec<FaqCollection> = faq_files
         .iter()
         .map(|(file, faq)| compiler.faq(file, faq))
         .collect();
+    for ((file, _), collection) in faq_files.iter().zip(&faqs) {
+        compiler.warn_faq_collisions(file, collection);
+    }
     let fallback_flow = match &options.fallback_flow {
         Some(name) => compiler.setting_flow("fallback_flow", Some(name)),
         None => compiler.flow_by_id.get("fallback").copied(),
@@ -1056,6 +1063,44 @@ impl<'a> Compiler<'a> {
                     .join(", ");
                 self.push(file.error(path, format!("audience has no channel and several are configured ({list}); add `channel:`")));
                 None
+            }
+        }
+    }
+
+    /// Warns about a question that matches another entry of its collection about as well as
+    /// its own: customers asking it may get either answer.
+    fn warn_faq_collisions(&mut self, file: &SourceFile, collection: &FaqCollection) {
+        let index = crate::faq::FaqIndex::build(std::slice::from_ref(collection));
+        let channel = collection
+            .channels
+            .as_ref()
+            .and_then(|channels| channels.first())
+            .map_or("simulator", String::as_str);
+        for (e, entry) in collection.entries.iter().enumerate() {
+            for (q, question) in entry.questions.iter().enumerate() {
+                let hits = index.search(question, channel, 3);
+                let Some(other) = hits
+                    .iter()
+                    .find(|hit| hit.entry != e && hit.score >= COLLISION_SCORE)
+                else {
+                    continue;
+                };
+                let path = YamlPath::root()
+                    .key("entries")
+                    .index(e)
+                    .key("questions")
+                    .index(q);
+                let first = collection.entries[other.entry]
+                    .questions
+                    .first()
+                    .map_or("", String::as_str);
+                self.push(file.warning(
+                    &path,
+                    format!(
+                        "\"{question}\" also matches entry {} (the one asking \"{first}\"), score {:.2}; customers asking it may get either answer — reword one of them",
+                        other.entry, other.score
+                    ),
+                ));
             }
         }
     }
