@@ -4,7 +4,7 @@
 //! matcher shows what it wins and loses; fails below the floors.
 //!
 //! The floors are a ratchet: issue 9 asks for 90 % accuracy with at most 10 % false answers;
-//! the matcher reaches 67 % with 6.8 % today (see the report), so the test holds that level
+//! the matcher reaches 68.7 % with 6.8 % today (see the report), so the test holds that level
 //! and each improvement raises `MIN_ACCURACY` toward 0.90.
 //!
 //! Run `cargo test --test faq_eval -- --nocapture` to see the report when it passes.
@@ -22,7 +22,7 @@ const COLLECTION: &str = "shop_faq";
 const CHANNEL: &str = "simulator";
 /// Lowest share of in-scope questions answered with the right entry (the issue's target is
 /// 0.90; raise this with every improvement).
-const MIN_ACCURACY: f64 = 0.65;
+const MIN_ACCURACY: f64 = 0.68;
 /// Highest share of out-of-scope questions answered at all.
 const MAX_FALSE_ANSWERS: f64 = 0.10;
 /// The set must stay this large, so the floors keep their meaning.

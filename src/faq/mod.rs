@@ -29,6 +29,9 @@ pub struct FaqHit {
     pub score: f64,
 }
 
+/// How alike two words with the same Indonesian root are (`pengiriman`, `kirim`).
+const ROOT_SIMILARITY: f64 = 0.85;
+
 /// How far the best entry must lead the next one to answer alone; closer, the customer
 /// chooses from the suggestions.
 pub const MARGIN: f64 = 0.1;
@@ -65,6 +68,8 @@ pub struct FaqIndex {
     postings: Vec<Vec<usize>>,
     /// Trigram → terms containing it, for typo candidates.
     trigrams: HashMap<[char; 3], Vec<usize>>,
+    /// Indonesian root → terms with it (`kirim`: `pengiriman`, `dikirim`).
+    roots: HashMap<String, Vec<usize>>,
     /// The weight of a word no phrasing has: an average word's. Such words keep an
     /// out-of-scope question's score down, without sinking a question with one odd word.
     unknown_idf: f64,
@@ -108,6 +113,10 @@ impl FaqIndex {
         for trigram in trigrams(&word) {
             self.trigrams.entry(trigram).or_default().push(id);
         }
+        self.roots
+            .entry(words::indonesian_stem(&word))
+            .or_default()
+            .push(id);
         self.vocabulary.insert(word.clone(), id);
         self.terms.push(word);
         self.postings.push(Vec::new());
@@ -231,12 +240,22 @@ impl FaqIndex {
                 *counts.entry(term).or_default() += 1;
             }
         }
-        let similar: Vec<(usize, f64)> = counts
+        let mut similar: Vec<(usize, f64)> = counts
             .into_keys()
             .filter_map(|term| {
                 words::similarity(word, &self.terms[term]).map(|similarity| (term, similarity))
             })
             .collect();
+        for &term in self
+            .roots
+            .get(&words::indonesian_stem(word))
+            .into_iter()
+            .flatten()
+        {
+            if !similar.iter().any(|&(t, _)| t == term) {
+                similar.push((term, ROOT_SIMILARITY));
+            }
+        }
         similar
     }
 }

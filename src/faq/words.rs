@@ -192,6 +192,46 @@ pub fn similarity(word: &str, term: &str) -> Option<f64> {
     }
 }
 
+/// An Indonesian word's root, roughly: `pengiriman` → `kirim`, `pembayaran` → `bayar`,
+/// `dikembalikan` → `kembali`. Only used to relate a word the vocabulary lacks to one it has.
+#[must_use]
+pub fn indonesian_stem(word: &str) -> String {
+    let mut stem = word.to_owned();
+    for suffix in ["kan", "an", "i"] {
+        if let Some(rest) = stem.strip_suffix(suffix)
+            && rest.chars().count() >= 4
+        {
+            stem = rest.to_owned();
+            break;
+        }
+    }
+    // Prefix and the letter its nasal replaced: peng-irim → kirim, pem-bayar → bayar.
+    for (prefix, restore) in [
+        ("peng", "k"),
+        ("meng", "k"),
+        ("pem", ""),
+        ("mem", ""),
+        ("pen", "t"),
+        ("men", "t"),
+        ("di", ""),
+        ("ber", ""),
+        ("ter", ""),
+        ("ke", ""),
+    ] {
+        if let Some(rest) = stem.strip_prefix(prefix)
+            && rest.chars().count() >= 4
+        {
+            let vowel = rest.starts_with(['a', 'e', 'i', 'o', 'u']);
+            return if vowel && !restore.is_empty() {
+                format!("{restore}{rest}")
+            } else {
+                rest.to_owned()
+            };
+        }
+    }
+    stem
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +244,20 @@ mod tests {
             ["jam", "berapa", "toko", "buka"]
         );
         assert_eq!(tokens("¿Cuál es el envío?"), ["cual", "envio"]);
+    }
+
+    #[test]
+    fn indonesian_words_meet_at_their_root() {
+        for (word, root) in [
+            ("pengiriman", "kirim"),
+            ("dikirim", "kirim"),
+            ("pembayaran", "bayar"),
+            ("dikembalikan", "kembali"),
+            ("pengembalian", "kembali"),
+            ("dibungkus", "bungkus"),
+        ] {
+            assert_eq!(indonesian_stem(word), root, "{word}");
+        }
     }
 
     #[test]
