@@ -871,14 +871,9 @@ impl<S: Store> Engine<S> {
             engine_started,
         } = turn;
         let now = self.now();
-        let channel = self
-            .channels
-            .channel(&contact.channel)
-            .filter(|channel| channel.provider.delivers());
-        let capabilities = self
-            .channels
-            .channel(&contact.channel)
-            .map_or(Capabilities::ALL, |c| c.provider.capabilities());
+        let configured = self.channels.channel(&contact.channel);
+        let capabilities = configured.map_or(Capabilities::ALL, |c| c.provider.capabilities());
+        let channel = configured.filter(|channel| channel.provider.delivers());
         let mut all = extra;
         all.extend(effects.replies);
         if engine_started

@@ -351,9 +351,7 @@ impl Store for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut inner = self.lock()?;
         if let Some(stored) = inner.outbox.get_mut(&(job.contact.clone(), job.id)) {
-            stored.in_flight = false;
-            stored.next_attempt_at = next_attempt_at;
-            stored.last_error = Some(error);
+            stored.reschedule(next_attempt_at, error);
         }
         Ok(())
     }

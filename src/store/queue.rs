@@ -93,6 +93,15 @@ pub struct OutboxJob {
     pub last_error: Option<String>,
 }
 
+impl OutboxJob {
+    /// The job after a failed attempt: no longer in flight, next tried at `next_attempt_at`.
+    pub(super) fn reschedule(&mut self, next_attempt_at: i64, error: String) {
+        self.in_flight = false;
+        self.next_attempt_at = next_attempt_at;
+        self.last_error = Some(error);
+    }
+}
+
 /// A job given up on, kept for an operator to inspect and retry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadJob {

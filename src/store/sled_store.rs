@@ -643,9 +643,7 @@ impl Store for SledStore {
         let Some(mut stored) = self.stored_job(&job.contact, job.id)? else {
             return Ok(());
         };
-        stored.in_flight = false;
-        stored.next_attempt_at = next_attempt_at;
-        stored.last_error = Some(error);
+        stored.reschedule(next_attempt_at, error);
         self.outbox
             .insert(job_key(&job.contact, job.id), encode(&stored)?)
             .map_err(|error| backend("cannot reschedule a job", &error))?;
