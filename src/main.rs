@@ -183,12 +183,14 @@ fn faq(question: &str, channel: &str, config: Option<&Path>) -> anyhow::Result<E
         }
     };
     let hits = bot.faq_index.search(question, channel, 5);
+    let mut report = String::new();
     if hits.is_empty() {
-        println!("no FAQ entry shares a word with this question");
+        report.push_str("no FAQ entry shares a word with this question\n");
     }
-    for hit in hits {
+    for (rank, hit) in hits.iter().enumerate() {
         let collection = &bot.faqs[hit.collection];
-        let verdict = if hit.score >= collection.threshold {
+        // As the bot decides: only the best may answer, and only with a clear lead.
+        let verdict = if rank == 0 && chatflow::faq::answers(&hits, collection.threshold) {
             "answers"
         } else if hit.score >= collection.suggest_threshold {
             "suggested"
@@ -199,11 +201,13 @@ fn faq(question: &str, channel: &str, config: Option<&Path>) -> anyhow::Result<E
             .questions
             .first()
             .map_or("", String::as_str);
-        println!(
-            "{:.3}  {verdict:<9} {}#{}  {first}",
+        report.push_str(&format!(
+            "{:.3}  {verdict:<9} {}#{}  {first}\n",
             hit.score, collection.id, hit.entry
-        );
+        ));
     }
+    // A closed pipe (`| head`) is the reader's choice, not an error.
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), report.as_bytes());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -59,6 +59,17 @@ const STOP_WORDS: &[&str] = &[
     "im",
     "hi",
     "hello",
+    // Light verbs and contractions that ask rather than say what about.
+    "make",
+    "need",
+    "want",
+    "know",
+    "whats",
+    "wheres",
+    "hows",
+    "dont",
+    "cant",
+    "isnt",
     // Indonesian
     "apa",
     "apakah",
@@ -95,6 +106,17 @@ const STOP_WORDS: &[&str] = &[
     "gimana",
     "bagaimana",
     "halo",
+    "ga",
+    "gak",
+    "nggak",
+    "ngga",
+    "engga",
+    "gk",
+    "kok",
+    "aja",
+    "saja",
+    "deh",
+    "kan",
     // Spanish
     "el",
     "la",
@@ -136,6 +158,13 @@ const SPELLINGS: &[(&str, &str)] = &[
     ("bs", "bisa"),
     ("hrs", "hours"),
     ("thx", "thanks"),
+    ("sy", "saya"),
+    ("udh", "sudah"),
+    ("udah", "sudah"),
+    ("telpon", "telepon"),
+    ("yg", "yang"),
+    ("utk", "untuk"),
+    ("kalo", "kalau"),
 ];
 
 /// Indonesian possessive and emphasis endings (`pesanannya`, `ongkirnya`, `tokoku`).
@@ -150,6 +179,52 @@ pub fn tokens(text: &str) -> Vec<String> {
         .map(canonical)
         .filter(|word| !word.is_empty() && !STOP_WORDS.contains(&word.as_str()))
         .collect()
+}
+
+/// The words of an answer the matcher searches: its tokens, without bare numbers (prices and
+/// times in an answer say nothing about which question it answers).
+#[must_use]
+pub fn answer_tokens(text: &str) -> Vec<String> {
+    tokens(text)
+        .into_iter()
+        .filter(|word| !word.chars().all(|c| c.is_ascii_digit()))
+        .collect()
+}
+
+/// The text a customer reads in an answer in DSL form (texts, bodies, captions, headers,
+/// footers, titles and descriptions of buttons and rows), one piece per line; ids, links and
+/// settings are left out.
+#[must_use]
+pub fn answer_text(answer: &serde_json::Value) -> String {
+    const VISIBLE: &[&str] = &[
+        "text",
+        "body",
+        "caption",
+        "header",
+        "footer",
+        "title",
+        "description",
+        "address",
+    ];
+    let mut pieces = Vec::new();
+    let mut pending = vec![answer];
+    while let Some(value) = pending.pop() {
+        match value {
+            serde_json::Value::Object(object) => {
+                for (key, value) in object {
+                    match value {
+                        serde_json::Value::String(text) if VISIBLE.contains(&key.as_str()) => {
+                            pieces.push(text.as_str());
+                        }
+                        _ => pending.push(value),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => pending.extend(items),
+            _ => {}
+        }
+    }
+    pieces.join("\n")
 }
 
 /// One word as the index keeps it.
@@ -244,6 +319,23 @@ mod tests {
             ["jam", "berapa", "toko", "buka"]
         );
         assert_eq!(tokens("¿Cuál es el envío?"), ["cual", "envio"]);
+    }
+
+    #[test]
+    fn an_answer_shows_its_texts_and_titles_not_its_ids_or_links() {
+        let answer = serde_json::json!([
+            {"text": "We take Visa"},
+            {"buttons": {"body": "Pay now?", "buttons": [{"id": "pay_ovo", "title": "OVO"}]}},
+            {"image": {"url": "https://example.com/qris.png", "caption": "Scan QRIS"}},
+        ]);
+        let text = answer_text(&answer);
+        for shown in ["We take Visa", "Pay now?", "OVO", "Scan QRIS"] {
+            assert!(text.contains(shown), "{shown} in {text:?}");
+        }
+        for hidden in ["pay_ovo", "example.com"] {
+            assert!(!text.contains(hidden), "{hidden} in {text:?}");
+        }
+        assert_eq!(answer_tokens("Open 11:00–22:00, 7 days"), ["open", "days"]);
     }
 
     #[test]

@@ -251,6 +251,8 @@ pub struct FaqCollection {
     pub suggest_threshold: f64,
     /// Only these channels, when set.
     pub channels: Option<Vec<String>>,
+    /// Groups of words and phrases meaning the same (first member first).
+    pub synonyms: Vec<Vec<String>>,
     /// The entries.
     pub entries: Vec<FaqEntry>,
 }
@@ -262,6 +264,9 @@ pub struct FaqEntry {
     pub questions: Vec<String>,
     /// What answering it does.
     pub answer: FaqAnswer,
+    /// The text customers read in its answer (empty for `goto`): the matcher searches it too,
+    /// weaker than the questions, so "do you take OVO" finds the entry whose answer lists OVO.
+    pub answer_text: String,
     /// Reporting labels.
     pub tags: Vec<String>,
     /// Language of the questions.

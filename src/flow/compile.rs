@@ -1145,9 +1145,16 @@ impl<'a> Compiler<'a> {
                         return None;
                     }
                 };
+                let answer_text = entry
+                    .answer
+                    .as_ref()
+                    .and_then(|answer| serde_json::to_value(answer).ok())
+                    .map(|answer| crate::faq::answer_text(&answer))
+                    .unwrap_or_default();
                 Some(FaqEntry {
                     questions: entry.questions.clone(),
                     answer,
+                    answer_text,
                     tags: entry.tags.clone().unwrap_or_default(),
                     locale: entry.locale.clone(),
                 })
@@ -1159,6 +1166,7 @@ impl<'a> Compiler<'a> {
             threshold,
             suggest_threshold: spec.suggest_threshold.unwrap_or(0.6 * threshold),
             channels: spec.channels.clone(),
+            synonyms: spec.synonyms.clone().unwrap_or_default(),
             entries,
         }
     }

@@ -431,6 +431,10 @@ pub struct FaqFile {
     /// Only serve these channels (default: all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channels: Option<Vec<String>>,
+    /// Groups of words or phrases customers use for the same thing (`[fee, charge, cost]`),
+    /// read as the group's first member; they apply to every FAQ collection of the bot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synonyms: Option<Vec<Vec<String>>>,
     /// The questions and answers.
     pub entries: Vec<FaqEntrySpec>,
 }
