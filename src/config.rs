@@ -66,6 +66,10 @@ pub struct Config {
     /// Limits on what one script run may do.
     #[serde(default)]
     pub script_limits: crate::script::ScriptLimits,
+    /// Told (POST, JSON with the recent transcript) whenever a contact is handed to a human or
+    /// given back, so a help desk can pick the conversation up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff_webhook: Option<String>,
     /// Provider channels.
     #[serde(default)]
     pub channels: Vec<Channel>,
@@ -229,6 +233,16 @@ impl Config {
                     "body_limit \"{}\" is not a size; write it like 4MiB, 512KB or 1000000",
                     self.body_limit
                 ),
+            ));
+        }
+        if let Some(url) = &self.handoff_webhook
+            && reqwest::Url::parse(url)
+                .ok()
+                .is_none_or(|url| !matches!(url.scheme(), "http" | "https"))
+        {
+            diagnostics.push(file.value_error(
+                &YamlPath::root().key("handoff_webhook"),
+                format!("handoff_webhook \"{url}\" is not an http(s) URL; write it like https://desk.example.com/hooks/chatflow"),
             ));
         }
         let mut seen = std::collections::HashSet::new();

@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 use crate::flow::runtime::{Effects, Input, Note};
 use crate::flow::state::ContactState;
 use crate::flow::{Bot, handle};
+use crate::handoff::HandoffWebhook;
 use crate::message::{DeliveryStatus, InboundEvent, InboundMessage, Outbound, Reply};
 use crate::outbox::{FirstAttempt, Outbox, OutboxSettings};
 use crate::per_contact::{ContactLocks, ContactQueues, Drain};
@@ -116,6 +117,8 @@ pub struct Engine<S> {
     /// their share of the channel's rate.
     broadcast_paces:
         std::sync::Mutex<std::collections::HashMap<String, Arc<crate::outbox::TokenBucket>>>,
+    /// Told of every handoff change, when configured.
+    handoff_webhook: Option<Arc<HandoffWebhook>>,
 }
 
 /// Everything one turn commits, gathered before the store is called.
@@ -168,7 +171,15 @@ impl<S: Store> Engine<S> {
             unhandled: AtomicUsize::new(0),
             all_handled: Notify::new(),
             broadcast_paces: std::sync::Mutex::default(),
+            handoff_webhook: None,
         }
+    }
+
+    /// The engine announcing handoff changes to `webhook`.
+    #[must_use]
+    pub fn with_handoff_webhook(mut self, webhook: HandoffWebhook) -> Self {
+        self.handoff_webhook = Some(Arc::new(webhook));
+        self
     }
 
     /// The pace broadcasts on `channel` share, made by `make` the first time (`None`: unpaced).
@@ -702,6 +713,34 @@ impl<S: Store> Engine<S> {
         Ok(Some(replies.len()))
     }
 
+    /// Pauses the bot for `contact` (a human takes over; given `resume_after`, the bot takes
+    /// the contact back then) or gives the contact back now. Returns the new state, `None` for
+    /// an unknown contact.
+    ///
+    /// # Errors
+    /// The store failed; nothing changed.
+    pub async fn set_handoff(
+        &self,
+        contact: &ContactKey,
+        paused: bool,
+        resume_after: Option<crate::duration::Duration>,
+    ) -> Result<Option<ContactState>, EngineError> {
+        let _turn = self.locks.lock(contact).await;
+        let Some(mut state) = self.store.load_contact(contact).await? else {
+            return Ok(None);
+        };
+        let bot = self.bot();
+        let input = Input::Handoff {
+            paused,
+            resume_after: resume_after.map(crate::duration::Duration::as_secs_i64),
+        };
+        let effects = handle(&bot, &mut state, input, self.now());
+        let shown = state.clone();
+        self.commit(PendingTurn::new(contact, state, effects))
+            .await?;
+        Ok(Some(shown))
+    }
+
     /// Puts dead letter `dead_id` back in the outbox and starts sending it; `None` if there is
     /// no such dead letter.
     ///
@@ -833,11 +872,44 @@ impl<S: Store> Engine<S> {
     /// Commits the turn, then starts sending what it queued; returns the replies as the
     /// channel shows them.
     async fn commit(&self, turn: PendingTurn) -> Result<Vec<Reply>, EngineError> {
+        let handoff_changed = self.handoff_webhook.is_some()
+            && turn
+                .effects
+                .notes
+                .iter()
+                .any(|note| matches!(note, Note::Handoff { .. }));
+        let announced = handoff_changed.then(|| turn.state.clone());
         let (replies, committed) = self.commit_parts(turn, true).await?;
         if let Some(outbox) = &self.outbox {
             outbox.enqueue(&committed.jobs);
         }
+        if let Some(state) = announced {
+            self.announce_handoff(state);
+        }
         Ok(replies)
+    }
+
+    /// Tells the help desk about a committed handoff change, in the background (a slow help
+    /// desk must not hold the contact's turn).
+    fn announce_handoff(&self, state: ContactState) {
+        let Some(webhook) = self.handoff_webhook.clone() else {
+            return;
+        };
+        let store = Arc::clone(&self.store);
+        let at = self.now();
+        tokio::spawn(async move {
+            let key = ContactKey::new(state.channel.clone(), state.id.clone());
+            let transcript = store
+                .transcript(&key, crate::handoff::TRANSCRIPT_LENGTH)
+                .await
+                .unwrap_or_else(|error| {
+                    tracing::warn!(message = "No transcript for the handoff webhook.", %error);
+                    Vec::new()
+                });
+            webhook
+                .announce(crate::handoff::event(&state, at, &transcript))
+                .await;
+        });
     }
 
     /// Commits the turn without starting its sends (the caller does, after it is ready to

@@ -13,6 +13,7 @@ pub mod duration;
 pub mod engine;
 pub mod faq;
 pub mod flow;
+pub mod handoff;
 pub mod message;
 pub mod outbox;
 pub mod per_contact;

@@ -10,10 +10,11 @@
 
 mod common;
 
+use common::VirtualClock;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
@@ -113,29 +114,6 @@ steps:
 
 // ---------------------------------------------------------------------------------------------
 // Plumbing.
-
-/// A clock the test moves.
-struct VirtualClock(AtomicI64);
-
-impl Clock for VirtualClock {
-    fn now(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl VirtualClock {
-    fn at(instant: i64) -> Arc<Self> {
-        Arc::new(Self(AtomicI64::new(instant)))
-    }
-
-    fn set(&self, instant: i64) {
-        self.0.store(instant, Ordering::SeqCst);
-    }
-
-    fn advance(&self, seconds: i64) {
-        self.0.fetch_add(seconds, Ordering::SeqCst);
-    }
-}
 
 /// chatflow running `flows` with the extra `config` lines (channels, …) on `store`, reading the
 /// time from `clock`; the HTTP app over it for the admin routes.

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use chatflow::engine::{Engine, SystemClock};
 use chatflow::flow;
+use chatflow::handoff::HandoffWebhook;
 use chatflow::outbox::OutboxSettings;
 use chatflow::provider::Registry;
 use chatflow::provider::http::HttpClient;
@@ -64,11 +65,17 @@ pub async fn serve(config: Option<&Path>) -> anyhow::Result<ExitCode> {
         max_attempts: config.max_attempts,
         ..OutboxSettings::default()
     };
-    let engine = Engine::new(bot, store, Arc::new(SystemClock)).with_channels(
+    let mut engine = Engine::new(bot, store, Arc::new(SystemClock)).with_channels(
         Arc::clone(&registry),
         http.clone(),
         settings,
     );
+    if let Some(url) = &config.handoff_webhook {
+        engine = engine.with_handoff_webhook(HandoffWebhook {
+            url: url.clone(),
+            http: http.clone(),
+        });
+    }
     let engine = Arc::new(engine);
     engine.recover().await?;
     chatflow::scheduler::resume_broadcasts(&engine).await?;

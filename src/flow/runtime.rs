@@ -32,6 +32,18 @@ pub enum Input<'a> {
         /// The flow's id.
         flow: &'a str,
     },
+    /// An operator paused the bot for the contact (a human takes over) or gave it back.
+    Handoff {
+        /// `true`: the bot stays silent.
+        paused: bool,
+        /// Give the contact back to the bot after this many seconds.
+        resume_after: Option<i64>,
+    },
+    /// A paused contact's `resume_after` ran out.
+    ResumeHandoff {
+        /// When the handoff it ends began; a later handoff makes this timer stale.
+        since: i64,
+    },
     /// An ask's `timeout` ran out.
     AskTimeout {
         /// The flow that asked.
@@ -65,6 +77,13 @@ pub enum TimerRequest {
         /// Unix seconds.
         due: i64,
     },
+    /// Deliver [`Input::ResumeHandoff`] at `due`.
+    ResumeHandoff {
+        /// When the handoff began.
+        since: i64,
+        /// Unix seconds.
+        due: i64,
+    },
 }
 
 /// What the runtime did, for logs, metrics and tests.
@@ -91,6 +110,11 @@ pub enum Note {
     },
     /// The contact is in handoff; the bot stayed silent.
     Paused,
+    /// A human took over (`paused`) or gave the contact back to the bot.
+    Handoff {
+        /// `true`: the bot is now silent for the contact.
+        paused: bool,
+    },
     /// A flow ended.
     Ended {
         /// The flow.
@@ -148,6 +172,15 @@ pub fn handle(bot: &Bot, state: &mut ContactState, input: Input<'_>, now: i64) -
             Input::Message(message) => turn.message(message),
             Input::Status(status) => turn.status(status),
             Input::StartFlow { flow } => turn.start_named(flow, "engine"),
+            Input::Handoff {
+                paused,
+                resume_after,
+            } => turn.operator_handoff(paused, resume_after),
+            Input::ResumeHandoff { since } => {
+                if turn.state.handoff && turn.state.handoff_since == Some(since) {
+                    turn.set_handoff(false, None);
+                }
+            }
             Input::AskTimeout {
                 flow,
                 step,
@@ -177,7 +210,9 @@ impl TimerRequest {
     #[must_use]
     pub fn due(&self) -> i64 {
         match self {
-            Self::AskTimeout { due, .. } | Self::StartFlow { due, .. } => *due,
+            Self::AskTimeout { due, .. }
+            | Self::StartFlow { due, .. }
+            | Self::ResumeHandoff { due, .. } => *due,
         }
     }
 
@@ -196,6 +231,7 @@ impl TimerRequest {
                 asked_at: *asked_at,
             },
             Self::StartFlow { flow, .. } => Input::StartFlow { flow },
+            Self::ResumeHandoff { since, .. } => Input::ResumeHandoff { since: *since },
         }
     }
 }
@@ -537,6 +573,35 @@ impl<'a> Turn<'a> {
         &self.bot.flows[target.flow].steps[target.step]
     }
 
+    /// An operator takes over (the question waiting is dropped, so the bot doesn't take the
+    /// human's conversation for an answer later) or gives the contact back.
+    fn operator_handoff(&mut self, paused: bool, resume_after: Option<i64>) {
+        if paused && let Some(conversation) = self.state.conversation.take() {
+            self.note(Note::Ended {
+                flow: conversation.flow,
+            });
+        }
+        self.set_handoff(paused, resume_after);
+    }
+
+    /// Pauses the bot for the contact, to resume after `resume_after` seconds if given, or
+    /// gives it back.
+    fn set_handoff(&mut self, paused: bool, resume_after: Option<i64>) {
+        if paused {
+            self.state.handoff_since = Some(self.now);
+            if let Some(after) = resume_after {
+                self.effects.timers.push(TimerRequest::ResumeHandoff {
+                    since: self.now,
+                    due: self.now.saturating_add(after),
+                });
+            }
+        } else {
+            self.state.handoff_since = None;
+        }
+        self.state.handoff = paused;
+        self.note(Note::Handoff { paused });
+    }
+
     fn names(&self, target: Target) -> (String, String) {
         let flow = &self.bot.flows[target.flow];
         (flow.id.clone(), flow.steps[target.step].name.clone())
@@ -550,7 +615,7 @@ impl<'a> Turn<'a> {
             }
             let step = self.step_of(target);
             if step.handoff {
-                self.state.handoff = true;
+                self.set_handoff(true, None);
                 return self.end(target);
             }
             if let Some(jump) = self.jump.take() {

@@ -30,6 +30,10 @@ pub struct ContactState {
     /// A human has taken over: the bot stays silent.
     #[serde(default)]
     pub handoff: bool,
+    /// Unix seconds when the current handoff began (an auto-resume timer from an earlier one
+    /// must not end it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff_since: Option<i64>,
     /// The contact asked not to be messaged.
     #[serde(default)]
     pub opted_out: bool,

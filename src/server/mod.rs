@@ -3,6 +3,7 @@
 
 mod contacts;
 mod error;
+mod handoff;
 mod media;
 mod outbox;
 mod reload;
@@ -88,6 +89,10 @@ pub fn app<S: Store>(state: Arc<AppState<S>>, auth: AdminAuth) -> Router {
         .route(
             "/api/contacts/{channel}/{contact}/messages",
             post(outbox::send::<S>),
+        )
+        .route(
+            "/api/contacts/{channel}/{contact}/handoff",
+            post(handoff::set::<S>),
         )
         .route(
             "/api/outbox",

@@ -32,6 +32,35 @@ pub fn compile(files: &[&str], options: &LoadOptions) -> Result<Loaded, Diagnost
     compile_documents(documents, options)
 }
 
+/// A clock the test moves.
+#[allow(dead_code, reason = "not every test file uses every helper")]
+pub struct VirtualClock(std::sync::atomic::AtomicI64);
+
+impl chatflow::engine::Clock for VirtualClock {
+    fn now(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[allow(dead_code, reason = "not every test file uses every helper")]
+impl VirtualClock {
+    /// A clock showing `instant` (Unix seconds).
+    pub fn at(instant: i64) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self(std::sync::atomic::AtomicI64::new(instant)))
+    }
+
+    /// Moves the clock to `instant`.
+    pub fn set(&self, instant: i64) {
+        self.0.store(instant, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Moves the clock on by `seconds`.
+    pub fn advance(&self, seconds: i64) {
+        self.0
+            .fetch_add(seconds, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// A bot that must load.
 #[allow(dead_code, reason = "not every test file uses every helper")]
 pub fn bot(files: &[&str]) -> Bot {
