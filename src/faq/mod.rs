@@ -6,7 +6,8 @@
 //! customer's word matches an entry's word exactly, by a shared stem (`open`/`opening`), or
 //! within a small edit distance; typo candidates come from a trigram index over the
 //! vocabulary, and entries from an inverted index, so a question costs its own words, not the
-//! collection's size.
+//! collection's size. Synonyms the FAQ files declare are read as their group's first word
+//! (typos of them too), and an unknown word made of two known ones (`giftwrap`) is split.
 //!
 //! An entry is judged on two sides, each a weighted share in 0..=1, so `threshold` means the
 //! same in every collection:
@@ -288,13 +289,19 @@ impl FaqIndex {
             .matches
             .iter()
             .zip(&question.weights)
-            .map(|(matches, weight)| {
+            .zip(&question.asked_about)
+            .map(|((matches, weight), &asked_about)| {
                 let in_questions = self.phrasings[entry.phrasings.clone()]
                     .iter()
                     .map(|p| best_similarity(matches, &p.terms))
                     .fold(0.0, f64::max);
-                let in_answer =
-                    ANSWER_WEIGHT * best_similarity(&self.unasked(matches), &entry.answer);
+                // Answers speak only for words no phrasing asks about, so an answer mentioning
+                // "cash" doesn't compete with the entry asking about cash.
+                let in_answer = if asked_about {
+                    0.0
+                } else {
+                    ANSWER_WEIGHT * best_similarity(matches, &entry.answer)
+                };
                 weight * in_questions.max(in_answer)
             })
             .sum();
@@ -322,15 +329,6 @@ impl FaqIndex {
             })
             .sum();
         (shared / phrasing.weight).min(1.0)
-    }
-
-    /// The matches of a word no phrasing asks about: answers speak for those alone, so an
-    /// answer mentioning "cash" doesn't compete with the entry asking about cash.
-    fn unasked(&self, matches: &[(usize, f64)]) -> Vec<(usize, f64)> {
-        if matches.iter().any(|&(t, _)| self.asked_about[t]) {
-            return Vec::new();
-        }
-        matches.to_vec()
     }
 
     /// `words` with each unknown one written as two known words (`giftwrap`, `ongkoskirim`)
@@ -421,6 +419,8 @@ struct Question {
     matches: Vec<Vec<(usize, f64)>>,
     /// Per word, the weight of its closest term, or of an unknown word.
     weights: Vec<f64>,
+    /// Per word, whether some phrasing asks about a term like it.
+    asked_about: Vec<bool>,
     /// The sum of `weights`.
     weight: f64,
 }
@@ -436,10 +436,15 @@ impl Question {
                     .map_or(index.unknown_idf, |&(t, _)| index.idf[t])
             })
             .collect();
+        let asked_about = matches
+            .iter()
+            .map(|m| m.iter().any(|&(t, _)| index.asked_about[t]))
+            .collect();
         let weight = weights.iter().sum();
         Self {
             matches,
             weights,
+            asked_about,
             weight,
         }
     }
