@@ -975,7 +975,8 @@ const ROW_DESCRIPTION_CHARS: usize = 72;
 
 /// "Did you mean…": the offered entries as a list whose rows answer them when tapped.
 fn faq_suggestions(bot: &Bot, offered: &[FaqHit]) -> crate::message::Outbound {
-    let rows: Vec<Value> = offered
+    use crate::message::outbound::{Body, Choice, Interactive, ListAction, ListSection};
+    let rows = offered
         .iter()
         .map(|hit| {
             let collection = &bot.faqs[hit.collection];
@@ -983,28 +984,29 @@ fn faq_suggestions(bot: &Bot, offered: &[FaqHit]) -> crate::message::Outbound {
                 .questions
                 .first()
                 .map_or("", String::as_str);
-            json!({
-                "id": format!("faq:{}:{}", collection.id, hit.entry),
-                "title": cut(question, ROW_TITLE_CHARS),
-                "description": cut(question, ROW_DESCRIPTION_CHARS),
-            })
+            Choice {
+                id: format!("faq:{}:{}", collection.id, hit.entry),
+                title: cut(question, ROW_TITLE_CHARS),
+                description: Some(cut(question, ROW_DESCRIPTION_CHARS)),
+            }
         })
         .collect();
-    let list = json!({
-        "type": "interactive",
-        "interactive": {
-            "type": "list",
-            "body": { "text": "Did you mean one of these?" },
-            "action": { "button": "Choose", "sections": [{ "title": "Questions", "rows": rows }] }
-        }
-    });
-    serde_json::from_value(list).unwrap_or_else(|_| crate::message::Outbound::Text {
-        text: crate::message::outbound::Text {
-            preview_url: None,
-            body: "Did you mean one of our FAQ questions? Please ask again in other words."
-                .to_owned(),
+    crate::message::Outbound::Interactive {
+        interactive: Interactive::List {
+            header: None,
+            body: Body {
+                text: "Did you mean one of these?".to_owned(),
+            },
+            footer: None,
+            action: ListAction {
+                button: "Choose".to_owned(),
+                sections: vec![ListSection {
+                    title: Some("Questions".to_owned()),
+                    rows,
+                }],
+            },
         },
-    })
+    }
 }
 
 /// `text` cut to `chars` characters, with an ellipsis when cut.
