@@ -33,7 +33,9 @@ const HUMAN: &str = r#"
 flow: human
 triggers: [{ keywords: [human] }]
 steps:
-  hand_over: { send: { text: "A colleague will answer you here." }, handoff: true }
+  hand_over:
+    send: { text: "A colleague will answer you here." }
+    handoff: { resume_after: 1h }
 "#;
 
 const START: i64 = 1_800_000_000;
@@ -164,6 +166,19 @@ async fn the_bot_takes_the_contact_back_after_resume_after_and_not_before() {
     bot.clock.advance(1);
     assert_eq!(bot.engine.fire_due_timers().await.expect("timers fire"), 1);
     assert_eq!(bot.contact().await["contact"]["handoff"], false);
+    assert_eq!(bot.say("order").await, ["Which size?"]);
+}
+
+#[tokio::test]
+async fn a_handoff_step_with_resume_after_gives_the_contact_back_by_itself() {
+    let bot = bot(None);
+    assert_eq!(
+        bot.say("human").await,
+        ["A colleague will answer you here."]
+    );
+    assert!(bot.say("hello?").await.is_empty());
+    bot.clock.advance(3600);
+    assert_eq!(bot.engine.fire_due_timers().await.expect("timers fire"), 1);
     assert_eq!(bot.say("order").await, ["Which size?"]);
 }
 

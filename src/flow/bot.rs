@@ -176,8 +176,9 @@ pub struct Step {
     pub untag: Vec<Template>,
     /// Messages to send.
     pub send: Vec<MessageTemplate>,
-    /// Pause the bot for a human.
-    pub handoff: bool,
+    /// Pause the bot for a human: `Some(None)` until given back, `Some(Some(seconds))` at
+    /// most that long.
+    pub handoff: Option<Option<i64>>,
     /// Start a flow later.
     pub remind: Option<Remind>,
     /// Wait for an answer.

@@ -12,7 +12,7 @@ use crate::flow::bot::{
 };
 use crate::flow::loader::{Document, SourceFile, read_document, yaml_files};
 use crate::flow::model::{
-    AskKind, EventKind, FaqFile, FlowFile, OneOrMany, RetrySpec, StepSpec, TriggerSpec,
+    AskKind, EventKind, FaqFile, FlowFile, HandoffSpec, OneOrMany, RetrySpec, StepSpec, TriggerSpec,
 };
 use crate::flow::normalize::normalize;
 use crate::flow::router::{Matcher, Router, TriggerDef};
@@ -378,7 +378,11 @@ impl<'a> Compiler<'a> {
             tag: self.templates(file, &path.key("tag"), spec.tag.as_ref()),
             untag: self.templates(file, &path.key("untag"), spec.untag.as_ref()),
             send: self.messages(file, &path.key("send"), spec.send.as_ref()),
-            handoff: spec.handoff.unwrap_or(false),
+            handoff: match spec.handoff {
+                Some(HandoffSpec::Pause(true)) => Some(None),
+                Some(HandoffSpec::Until(until)) => Some(Some(until.resume_after.as_secs_i64())),
+                Some(HandoffSpec::Pause(false)) | None => None,
+            },
             remind: self.remind(file, &path.key("remind"), spec),
             ask,
             switch: self.switch(flow, file, &path.key("switch"), spec),

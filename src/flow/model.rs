@@ -257,9 +257,10 @@ pub struct StepSpec {
     /// One message or a list, in DSL form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send: Option<OneOrMany<MessageSpec>>,
-    /// `true` pauses the bot for this contact so a human can take over.
+    /// `true` pauses the bot for this contact so a human can take over;
+    /// `{resume_after: 24h}` also gives the contact back to the bot then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub handoff: Option<bool>,
+    pub handoff: Option<HandoffSpec>,
     /// Start another flow for this contact later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remind: Option<RemindSpec>,
@@ -400,6 +401,39 @@ impl<'de> ByShape<'de> for RetrySpec {
 }
 
 crate::deserialize_by_shape!(RetrySpec);
+
+/// `handoff: true`, or `handoff: {resume_after: 24h}` to give the contact back to the bot if
+/// no human has by then.
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum HandoffSpec {
+    /// `true` pauses the bot until a human gives the contact back; `false` does nothing.
+    Pause(bool),
+    /// Pauses the bot, resuming after a while.
+    Until(HandoffUntil),
+}
+
+/// `{resume_after: 24h}`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HandoffUntil {
+    /// The bot takes the contact back after this long.
+    pub resume_after: Duration,
+}
+
+impl<'de> ByShape<'de> for HandoffSpec {
+    const EXPECTING: &'static str = "true, or {resume_after: 24h}";
+
+    fn from_bool<E: de::Error>(value: bool) -> Result<Self, E> {
+        Ok(Self::Pause(value))
+    }
+
+    fn from_map<A: de::MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        HandoffUntil::deserialize(de::value::MapAccessDeserializer::new(map)).map(Self::Until)
+    }
+}
+
+crate::deserialize_by_shape!(HandoffSpec);
 
 /// One `switch` branch: `{if, goto}` or `{else}`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]

@@ -614,8 +614,8 @@ impl<'a> Turn<'a> {
                 return self.fail(target, &message);
             }
             let step = self.step_of(target);
-            if step.handoff {
-                self.set_handoff(true, None);
+            if let Some(resume_after) = step.handoff {
+                self.set_handoff(true, resume_after);
                 return self.end(target);
             }
             if let Some(jump) = self.jump.take() {
