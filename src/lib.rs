@@ -14,6 +14,7 @@ pub mod engine;
 pub mod faq;
 pub mod flow;
 pub mod message;
+pub mod metrics;
 pub mod outbox;
 pub mod per_contact;
 pub mod provider;
