@@ -5,6 +5,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -14,6 +15,7 @@ use crate::flow::state::ContactState;
 use crate::flow::{Bot, handle};
 use crate::handoff::HandoffWebhook;
 use crate::message::{DeliveryStatus, InboundEvent, InboundMessage, Outbound, Reply};
+use crate::metrics::{DedupeHit, Metrics, WebhookResult};
 use crate::outbox::{FirstAttempt, Outbox, OutboxSettings};
 use crate::per_contact::{ContactLocks, ContactQueues, Drain};
 use crate::provider::degrade::degrade;
@@ -106,8 +108,10 @@ pub struct Engine<S> {
     timers_changed: Notify,
     channels: Arc<Registry>,
     outbox: Option<Outbox<S>>,
+    /// What the engine did, counted; shared with the outbox and the server.
+    metrics: Arc<Metrics>,
     /// Accepted webhook events, fed to one worker per contact.
-    inbox: Arc<ContactQueues<InboxEntry>>,
+    inbox: Arc<ContactQueues<Arrival>>,
     /// Held while numbering and queueing a webhook's events, so queue order is arrival order.
     inbox_order: tokio::sync::Mutex<()>,
     /// Inbox entries queued and not yet handled, and a signal when that reaches zero.
@@ -119,6 +123,13 @@ pub struct Engine<S> {
         std::sync::Mutex<std::collections::HashMap<String, Arc<crate::outbox::TokenBucket>>>,
     /// Told of every handoff change, when configured.
     handoff_webhook: Option<Arc<HandoffWebhook>>,
+}
+
+/// An inbox entry on its way to its contact's worker, with when its webhook arrived (`None` for
+/// an entry recovered at start, whose wait includes the downtime).
+struct Arrival {
+    entry: InboxEntry,
+    at: Option<Instant>,
 }
 
 /// Everything one turn commits, gathered before the store is called.
@@ -162,6 +173,7 @@ impl<S: Store> Engine<S> {
             bot: RwLock::new(Arc::new(bot)),
             store: Arc::new(store),
             locks: Arc::default(),
+            metrics: Arc::new(Metrics::new(clock.now())),
             clock,
             timers_changed: Notify::new(),
             channels: Arc::default(),
@@ -215,10 +227,17 @@ impl<S: Store> Engine<S> {
             http,
             Arc::clone(&self.clock),
             Arc::clone(&self.locks),
+            Arc::clone(&self.metrics),
             settings,
         ));
         self.channels = channels;
         self
+    }
+
+    /// What the engine did so far, counted (for `GET /metrics` and tests).
+    #[must_use]
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The configured channels.
@@ -245,7 +264,12 @@ impl<S: Store> Engine<S> {
         channel: &Arc<Channel>,
         body: &[u8],
     ) -> Result<Ingested, IngestError> {
-        let parsed = channel.parse(body)?;
+        let arrived = Instant::now();
+        let malformed = |_: &ParseError| {
+            self.metrics
+                .webhook(&channel.id, WebhookResult::Malformed, 1);
+        };
+        let parsed = channel.parse(body).inspect_err(malformed)?;
         let now = self.now();
         let unrecognized_record = |reason: String, payload: Value| Unrecognized {
             channel: channel.id.clone(),
@@ -288,11 +312,18 @@ impl<S: Store> Engine<S> {
                 .await
                 .map_err(EngineError::from)?;
             for entry in &accepted {
-                self.dispatch(entry.clone());
+                self.dispatch(entry.clone(), Some(arrived));
             }
             accepted.len()
         };
         self.store.flush().await.map_err(EngineError::from)?;
+        for (result, events) in [
+            (WebhookResult::Accepted, accepted),
+            (WebhookResult::Duplicate, duplicates),
+            (WebhookResult::Unrecognized, unrecognized_count),
+        ] {
+            self.metrics.webhook(&channel.id, result, events);
+        }
         Ok(Ingested {
             accepted,
             duplicates,
@@ -306,27 +337,35 @@ impl<S: Store> Engine<S> {
         channel: &str,
         event: &InboundEvent,
     ) -> Result<bool, EngineError> {
-        let key = match event {
-            InboundEvent::Message(message) => message_key(channel, &message.id),
-            InboundEvent::Status(status) => status_key(channel, status),
+        let (key, hit) = match event {
+            InboundEvent::Message(message) => {
+                (message_key(channel, &message.id), DedupeHit::Message)
+            }
+            InboundEvent::Status(status) => (status_key(channel, status), DedupeHit::Status),
             InboundEvent::Preference(_) => return Ok(false),
         };
-        Ok(self.store.seen(&key).await?)
+        let seen = self.store.seen(&key).await?;
+        if seen {
+            self.metrics.dedupe_hit(hit);
+        }
+        Ok(seen)
     }
 
-    /// Queues an accepted inbox entry behind its contact's earlier ones.
-    fn dispatch(self: &Arc<Self>, entry: InboxEntry) {
+    /// Queues an accepted inbox entry, whose webhook arrived `at`, behind its contact's
+    /// earlier ones.
+    fn dispatch(self: &Arc<Self>, entry: InboxEntry, at: Option<Instant>) {
         let contact = ContactKey::new(&entry.channel, event_contact(&entry.event));
         self.unhandled.fetch_add(1, Ordering::SeqCst);
         let engine = Arc::clone(self);
-        self.inbox
-            .push(&contact, [entry], |drain| engine.work_inbox(drain));
+        self.inbox.push(&contact, [Arrival { entry, at }], |drain| {
+            engine.work_inbox(drain)
+        });
     }
 
     /// A contact's inbox worker: its entries one at a time, in arrival order.
-    async fn work_inbox(self: Arc<Self>, mut drain: Drain<InboxEntry>) {
-        while let Some(entry) = drain.next().await {
-            self.handle_entry(entry).await;
+    async fn work_inbox(self: Arc<Self>, mut drain: Drain<Arrival>) {
+        while let Some(arrival) = drain.next().await {
+            self.handle_entry(arrival).await;
             if self.unhandled.fetch_sub(1, Ordering::SeqCst) == 1 {
                 self.all_handled.notify_waiters();
             }
@@ -335,7 +374,7 @@ impl<S: Store> Engine<S> {
 
     /// Handles one inbox entry, retrying a failing store a few times; if it keeps failing the
     /// entry stays in the inbox and is handled on the next start.
-    async fn handle_entry(&self, entry: InboxEntry) {
+    async fn handle_entry(&self, Arrival { entry, at }: Arrival) {
         let Some(channel) = self.channels.channel(&entry.channel).cloned() else {
             tracing::warn!(message = "Inbox entry of a channel no longer configured; dropped.", channel = %entry.channel, seq = entry.seq);
             if let Err(error) = self.store.finish_inbound(entry.seq).await {
@@ -348,7 +387,12 @@ impl<S: Store> Engine<S> {
                 .handle_inbound(&channel, entry.event.clone(), Some(entry.seq))
                 .await
             {
-                Ok(()) => return,
+                Ok(()) => {
+                    if let Some(at) = at {
+                        self.metrics.committed_after(at.elapsed());
+                    }
+                    return;
+                }
                 Err(error) => {
                     tracing::error!(message = "Event not handled; retrying.", channel = %entry.channel, seq = entry.seq, attempt, %error);
                     tokio::time::sleep(std::time::Duration::from_secs(u64::from(attempt))).await;
@@ -389,7 +433,7 @@ impl<S: Store> Engine<S> {
         }
         let _order = self.inbox_order.lock().await;
         for entry in pending {
-            self.dispatch(entry);
+            self.dispatch(entry, None);
         }
         Ok(())
     }
@@ -506,6 +550,7 @@ impl<S: Store> Engine<S> {
         let _turn = self.locks.lock(&contact).await;
         let key = status_key(&channel.id, status);
         let state = if self.store.seen(&key).await? {
+            self.metrics.dedupe_hit(DedupeHit::Status);
             None
         } else {
             self.store.load_contact(&contact).await?
@@ -619,6 +664,7 @@ impl<S: Store> Engine<S> {
         let message = build(&state, now).map_err(EngineError::Input)?;
         let key = message_key(&contact.channel, &message.id);
         if self.store.seen(&key).await? {
+            self.metrics.dedupe_hit(DedupeHit::Message);
             tracing::debug!(channel = %contact.channel, contact = %contact.id, id = %message.id, "redelivered message ignored");
             if let Some(seq) = inbox_seq {
                 self.store.finish_inbound(seq).await?;
@@ -690,6 +736,7 @@ impl<S: Store> Engine<S> {
     ) -> Result<Option<usize>, EngineError> {
         let _turn = self.locks.lock(contact).await;
         if self.store.seen(&dedupe_key).await? {
+            self.metrics.dedupe_hit(DedupeHit::FlowStart);
             return Ok(None);
         }
         let mut state = self.load_or_new(contact).await?;
@@ -1028,6 +1075,8 @@ impl<S: Store> Engine<S> {
                 delivery,
             })
             .await?;
+        self.metrics
+            .turn(inbound.as_ref(), &replies, &effects.notes);
         if sets_timers {
             self.timers_changed.notify_one();
         }

@@ -15,6 +15,7 @@ pub mod faq;
 pub mod flow;
 pub mod handoff;
 pub mod message;
+pub mod metrics;
 pub mod outbox;
 pub mod per_contact;
 pub mod provider;

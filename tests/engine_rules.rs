@@ -3,7 +3,7 @@
 
 mod common;
 
-use chatflow::flow::{Bot, ContactState, Effects, Input, LoadOptions, Note, handle};
+use chatflow::flow::{AbandonCause, Bot, ContactState, Effects, Input, LoadOptions, Note, handle};
 use chatflow::message::inbound::Content;
 use chatflow::message::{InboundMessage, dsl_form};
 use common::bot;
@@ -238,7 +238,7 @@ fn an_ask_older_than_conversation_timeout_is_abandoned() {
         effects
             .notes
             .iter()
-            .any(|n| matches!(n, Note::Abandoned { flow } if flow == "ask"))
+            .any(|n| matches!(n, Note::Abandoned { flow, .. } if flow == "ask"))
     );
 }
 
@@ -446,4 +446,107 @@ fn stop_words_opt_out_of_engine_started_flows_before_anything_else() {
         reply_texts(&handle(&b, &mut state, reminder, NOW)),
         ["reminder"]
     );
+}
+
+/// The funnel notes of `effects`, in order, as `started flow`, `ended flow` or
+/// `abandoned flow.step cause`.
+fn funnel(effects: &Effects) -> Vec<String> {
+    effects
+        .notes
+        .iter()
+        .filter_map(|note| match note {
+            Note::Started { flow, reason } => Some(format!("started {flow} ({reason})")),
+            Note::Ended { flow } => Some(format!("ended {flow}")),
+            Note::Abandoned { flow, step, cause } => {
+                Some(format!("abandoned {flow}.{step} {}", cause.as_str()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn every_started_flow_ends_once_completed_or_abandoned_at_its_step() {
+    let asking = "flow: ask\ntriggers: [{keywords: [go]}]\nsteps:\n  q:\n    send: { text: \"How many?\" }\n    ask: { type: integer, max_retries: 0, timeout: 10m }\n";
+    let stop = "flow: stop\ninterrupt: true\ntriggers: [{keywords: [stop it]}]\nsteps:\n  s:\n    send: { text: stopped }\n";
+    let hop = "flow: hop\ntriggers: [{keywords: [hop]}]\nsteps:\n  s:\n    goto: land\n";
+    let broken = "flow: broken\ntriggers: [{keywords: [break]}]\nsteps:\n  s:\n    set: { n: \"{{ parse_int(\\\"x\\\") + 1 }}\" }\n";
+    let b = bot(&[asking, stop, hop, broken, &flow("land", "", "landed")]);
+    let mut state = new_contact();
+    let mut said = |message: &str| funnel(&say(&b, &mut state, &text(message)));
+    assert_eq!(said("go"), ["started ask (keywords)"]);
+    assert_eq!(
+        said("stop it"),
+        [
+            "abandoned ask.q replaced",
+            "started stop (keywords)",
+            "ended stop"
+        ]
+    );
+    said("go");
+    assert_eq!(said("many"), ["abandoned ask.q retries"]);
+    assert_eq!(
+        said("hop"),
+        [
+            "started hop (keywords)",
+            "ended hop",
+            "started land (goto)",
+            "ended land"
+        ]
+    );
+    assert_eq!(
+        said("break"),
+        ["started broken (keywords)", "abandoned broken.s failed"]
+    );
+
+    said("go");
+    let timeout = Input::AskTimeout {
+        flow: "ask",
+        step: "q",
+        asked_at: NOW,
+    };
+    let timed_out = handle(&b, &mut state, timeout, NOW + 600);
+    assert_eq!(funnel(&timed_out), ["abandoned ask.q timed_out"]);
+    say(&b, &mut state, &text("go"));
+    let expired = handle(&b, &mut state, Input::Message(&text("3")), NOW + 25 * 3600);
+    assert_eq!(funnel(&expired)[0], "abandoned ask.q expired");
+}
+
+#[test]
+fn an_answered_ask_is_noted_with_its_flow_and_step() {
+    let b = bot(&[ASKING]);
+    let mut state = new_contact();
+    say(&b, &mut state, &text("go"));
+    let effects = say(&b, &mut state, &text("4"));
+    assert!(effects.notes.contains(&Note::Answered {
+        flow: "ask".into(),
+        step: "q".into()
+    }));
+    assert_eq!(funnel(&effects), ["ended ask"]);
+}
+
+#[test]
+fn a_text_no_trigger_or_faq_entry_takes_is_an_faq_miss() {
+    let faq = "faq: shop\nentries:\n  - questions: [\"when are you open\"]\n    answer: { text: \"9 to 5\" }\n";
+    let b = bot(&[faq, &flow("fallback", "", "sorry")]);
+    let answered = say(&b, &mut new_contact(), &text("when are you open"));
+    assert!(matches!(answered.notes[0], Note::FaqAnswered { .. }));
+    let missed = say(&b, &mut new_contact(), &text("purple elephants"));
+    assert_eq!(missed.notes[0], Note::FaqMissed);
+    assert_eq!(
+        funnel(&missed),
+        ["started fallback (fallback)", "ended fallback"]
+    );
+    let without_faq = bot(&[&flow("fallback", "", "sorry")]);
+    let effects = say(&without_faq, &mut new_contact(), &text("purple elephants"));
+    assert!(!effects.notes.contains(&Note::FaqMissed), "no FAQ, no miss");
+}
+
+#[test]
+fn abandon_causes_have_distinct_names() {
+    let names: std::collections::HashSet<&str> = AbandonCause::ALL
+        .iter()
+        .map(|cause| cause.as_str())
+        .collect();
+    assert_eq!(names.len(), AbandonCause::ALL.len());
 }

@@ -143,6 +143,16 @@ async fn while_a_human_has_the_contact_the_bot_is_silent_but_logs_every_message(
         "messages during handoff are logged: {logged:?}"
     );
 
+    let metrics = bot.engine.metrics().encode().expect("metrics encode");
+    assert!(
+        metrics.contains("chatflow_handoffs_total 1\n"),
+        "one handoff counted:\n{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"flow="order",step="size",cause="handed_over""#),
+        "the dropped question counts as abandoned at its step:\n{metrics}"
+    );
+
     let (status, answer) = bot.handoff(json!({"paused": false})).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["paused"], false);

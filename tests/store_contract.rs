@@ -13,8 +13,8 @@ use chatflow::flow::state::{ContactState, Conversation};
 use chatflow::message::{InboundEvent, Outbound};
 use chatflow::store::{
     Audience, Broadcast, ContactKey, Delivery, DeliveryState, DeliveryUpdate, Direction, LogEntry,
-    MemoryStore, NewInboxEntry, NewJob, NewLogEntry, OutboxJob, Payload, SledStore, Store,
-    StoreError, StoredTimer, TurnCommit,
+    MemoryStore, NewInboxEntry, NewJob, NewLogEntry, OutboxJob, Payload, QueueDepths, SledStore,
+    Store, StoreError, StoredTimer, TurnCommit,
 };
 use serde_json::json;
 use tempfile::TempDir;
@@ -45,6 +45,7 @@ macro_rules! contract {
                 timers_are_listed_earliest_first_and_by_contact,
                 a_schedule_fires_once_per_due_time_with_its_broadcast,
                 broadcasts_keep_their_progress_until_finished,
+                queue_depths_follow_every_queue_change,
             );
         }
     };
@@ -355,6 +356,34 @@ async fn sled_keeps_the_inbox_and_the_outbox_with_in_flight_marks_across_a_resta
 }
 
 #[tokio::test]
+async fn sled_counts_its_queues_again_when_reopened() {
+    let dir = TempDir::new().unwrap();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store
+            .accept_inbound(vec![inbound("a")], Vec::new())
+            .await
+            .unwrap();
+        store.flush().await.unwrap();
+        let mut commit = with_jobs(&ann(), &["one", "two"]);
+        commit.timers = vec![remind(100)];
+        let jobs = store.commit_turn(commit).await.unwrap().jobs;
+        store
+            .bury_job(&jobs[0], "refused".to_owned(), 0)
+            .await
+            .unwrap();
+    }
+    let store = reopen(dir.path());
+    let expected = QueueDepths {
+        inbox: 1,
+        outbox: 1,
+        dead: 1,
+        timers: 1,
+    };
+    assert_eq!(store.queue_depths().await.unwrap(), expected);
+}
+
+#[tokio::test]
 async fn sled_directory_in_use_is_refused_with_what_to_do() {
     let dir = TempDir::new().unwrap();
     let first = SledStore::open(dir.path()).unwrap();
@@ -600,6 +629,89 @@ async fn clearing_the_outbox_leaves_jobs_in_flight(store: impl Store) {
         .map(|j| j.id)
         .collect();
     assert_eq!(left, [committed.jobs[0].id]);
+}
+
+async fn queue_depths_follow_every_queue_change(store: impl Store) {
+    let depths = |inbox, outbox, dead, timers| QueueDepths {
+        inbox,
+        outbox,
+        dead,
+        timers,
+    };
+    assert_depths(&store, depths(0, 0, 0, 0)).await;
+    let accepted = store
+        .accept_inbound(vec![inbound("a"), inbound("b")], Vec::new())
+        .await
+        .expect("accepted");
+    let mut handled = with_jobs(&ann(), &["one", "two", "three"]);
+    handled.inbox_done = Some(accepted[0].seq);
+    handled.timers = vec![remind(100), remind(200)];
+    let jobs = store.commit_turn(handled).await.expect("committed").jobs;
+    assert_depths(&store, depths(1, 3, 0, 2)).await;
+    for _ in 0..2 {
+        store
+            .finish_inbound(accepted[1].seq)
+            .await
+            .expect("finished");
+    }
+    let claimed = store.claim_job(&ann(), jobs[0].id).await.expect("claimed");
+    let claimed = claimed.expect("pending");
+    store
+        .retry_job(&claimed, 1_700_000_100, "503".to_owned())
+        .await
+        .expect("rescheduled");
+    store
+        .ack_job(&claimed, None, 1_700_000_100)
+        .await
+        .expect("acked");
+    assert_depths(&store, depths(0, 2, 0, 2)).await;
+    let dead = store
+        .bury_job(&jobs[1], "refused".to_owned(), 1_700_000_100)
+        .await
+        .expect("buried");
+    assert_depths(&store, depths(0, 1, 1, 2)).await;
+    store
+        .revive_job(dead.id, 1_700_000_110)
+        .await
+        .expect("revived");
+    assert_depths(&store, depths(0, 2, 0, 2)).await;
+
+    let timers = store.timers(None, 10).await.expect("readable");
+    let mut fired = turn(&ann(), &[]);
+    fired.fired_timer = Some(timers[0].id);
+    store.commit_turn(fired).await.expect("committed");
+    for _ in 0..2 {
+        store.drop_timer(timers[1].id).await.expect("dropped");
+    }
+    assert_depths(&store, depths(0, 2, 0, 0)).await;
+
+    let mut outside = with_jobs(&bob(), &["four", "five"]);
+    for job in &mut outside.jobs {
+        job.fallback = Some(Box::new(text("template")));
+    }
+    let outside = store.commit_turn(outside).await.expect("committed").jobs;
+    store
+        .replace_with_fallback(&outside[0], "outside".to_owned(), 1_700_000_120)
+        .await
+        .expect("replaced");
+    assert_depths(&store, depths(0, 3, 2, 0)).await;
+    assert_eq!(store.clear_jobs().await.expect("cleared"), 3);
+    store.sweep(0, i64::MAX).await.expect("swept");
+    assert_depths(&store, depths(0, 0, 0, 0)).await;
+}
+
+/// The store's queue depths are `expected`, and are what listing each queue counts.
+async fn assert_depths(store: &impl Store, expected: QueueDepths) {
+    let all = usize::MAX;
+    let count = |n: usize| u64::try_from(n).expect("small");
+    let listed = QueueDepths {
+        inbox: count(store.pending_inbound().await.expect("readable").len()),
+        outbox: count(store.pending_jobs(all).await.expect("readable").len()),
+        dead: count(store.dead_jobs(all).await.expect("readable").len()),
+        timers: count(store.timers(None, all).await.expect("readable").len()),
+    };
+    assert_eq!(listed, expected, "the queues as listed");
+    assert_eq!(store.queue_depths().await.expect("readable"), expected);
 }
 
 async fn contacts_are_paged_by_id_within_their_channel(store: impl Store) {

@@ -15,5 +15,5 @@ pub mod template;
 
 pub use bot::Bot;
 pub use compile::{LoadOptions, Loaded, load};
-pub use runtime::{Effects, Input, Note, TimerRequest, handle};
+pub use runtime::{AbandonCause, Effects, Input, Note, TimerRequest, handle};
 pub use state::{ContactState, Conversation};

@@ -103,10 +103,21 @@ pub enum Note {
         /// Why.
         reason: String,
     },
-    /// A waiting ask was older than `conversation_timeout` when the next message came.
+    /// The message answered (validly or not) the ask a flow waited on.
+    Answered {
+        /// The flow.
+        flow: String,
+        /// The asking step.
+        step: String,
+    },
+    /// A conversation stopped before its flow's end; the funnel counts it at the step it was at.
     Abandoned {
         /// The flow.
         flow: String,
+        /// The step it was at: the one waiting for an answer, or the one that failed.
+        step: String,
+        /// Why it stopped.
+        cause: AbandonCause,
     },
     /// The contact is in handoff; the bot stayed silent.
     Paused,
@@ -115,7 +126,9 @@ pub enum Note {
         /// `true`: the bot is now silent for the contact.
         paused: bool,
     },
-    /// A flow ended.
+    /// A flow reached its end: a last step, `end: true`, `end_flow()`, a hand-over to a person,
+    /// or a `goto` into another flow (which notes that flow as started). Every [`Note::Started`]
+    /// is followed, in that turn or a later one, by one `Ended` or one [`Note::Abandoned`].
     Ended {
         /// The flow.
         flow: String,
@@ -127,6 +140,8 @@ pub enum Note {
         /// `true`: opted out.
         opted_out: bool,
     },
+    /// A text message reached the FAQ collections and none answered or offered a question.
+    FaqMissed,
     /// An FAQ entry answered the message.
     FaqAnswered {
         /// The collection's id.
@@ -151,6 +166,56 @@ pub enum Note {
         /// What failed, with flow and step.
         message: String,
     },
+}
+
+/// Why a conversation stopped before its flow's end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AbandonCause {
+    /// Its ask waited longer than `conversation_timeout`.
+    Expired,
+    /// Its ask's `timeout` ran out and the step has no `on_timeout`.
+    TimedOut,
+    /// Answers stayed invalid past `max_retries` and the step has no `on_fail`.
+    Retries,
+    /// Another flow started: an interrupt, or one the engine started (schedule, reminder…).
+    Replaced,
+    /// A template, script or step failed.
+    Failed,
+    /// The contact sent an opt-out word.
+    OptedOut,
+    /// A reload removed the asking step (or its ask).
+    Removed,
+    /// An operator took the contact over while the flow waited for an answer.
+    HandedOver,
+}
+
+impl AbandonCause {
+    /// Every cause, so a count kept per cause can be summed.
+    pub const ALL: [Self; 8] = [
+        Self::Expired,
+        Self::TimedOut,
+        Self::Retries,
+        Self::Replaced,
+        Self::Failed,
+        Self::OptedOut,
+        Self::Removed,
+        Self::HandedOver,
+    ];
+
+    /// The cause as metrics and logs name it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Expired => "expired",
+            Self::TimedOut => "timed_out",
+            Self::Retries => "retries",
+            Self::Replaced => "replaced",
+            Self::Failed => "failed",
+            Self::OptedOut => "opted_out",
+            Self::Removed => "removed",
+            Self::HandedOver => "handed_over",
+        }
+    }
 }
 
 /// Everything the engine must do after one input.
@@ -338,7 +403,7 @@ impl<'a> Turn<'a> {
         let bot = self.bot;
         let hits = bot.faq_index.search(body, &self.state.channel, 3);
         let Some(best) = hits.first().copied() else {
-            return false;
+            return self.faq_missed();
         };
         let collection = &bot.faqs[best.collection];
         if crate::faq::answers(&hits, collection.threshold) {
@@ -349,7 +414,7 @@ impl<'a> Turn<'a> {
             .filter(|hit| hit.score >= bot.faqs[hit.collection].suggest_threshold)
             .collect();
         if offered.is_empty() {
-            return false;
+            return self.faq_missed();
         }
         self.note(Note::FaqSuggested {
             entries: offered
@@ -364,6 +429,14 @@ impl<'a> Turn<'a> {
             outside_window: None,
         });
         true
+    }
+
+    /// Notes that the FAQ collections, if there are any, had nothing for the message; false.
+    fn faq_missed(&mut self) -> bool {
+        if !self.bot.faqs.is_empty() {
+            self.note(Note::FaqMissed);
+        }
+        false
     }
 
     /// A tapped "did you mean" row (`faq:<collection>:<entry>`) answers that entry.
@@ -432,7 +505,7 @@ impl<'a> Turn<'a> {
             return false;
         };
         self.state.opted_out = opted_out;
-        self.state.conversation = None;
+        self.abandon(AbandonCause::OptedOut);
         self.note(Note::OptOut { opted_out });
         let text = crate::message::outbound::Text {
             preview_url: None,
@@ -472,12 +545,20 @@ impl<'a> Turn<'a> {
 
     fn expire_abandoned(&mut self) {
         let timeout = self.bot.conversation_timeout.as_secs_i64();
-        if let Some(conversation) = &self.state.conversation
-            && self.now - conversation.asked_at > timeout
-        {
-            let flow = conversation.flow.clone();
-            self.state.conversation = None;
-            self.note(Note::Abandoned { flow });
+        let expired = self.state.conversation.as_ref();
+        if expired.is_some_and(|conversation| self.now - conversation.asked_at > timeout) {
+            self.abandon(AbandonCause::Expired);
+        }
+    }
+
+    /// Ends the waiting conversation, if there is one, short of its flow's end.
+    fn abandon(&mut self, cause: AbandonCause) {
+        if let Some(left) = self.state.conversation.take() {
+            self.note(Note::Abandoned {
+                flow: left.flow,
+                step: left.step,
+                cause,
+            });
         }
     }
 
@@ -543,21 +624,20 @@ impl<'a> Turn<'a> {
         if !current.is_some_and(|c| c.flow == flow && c.step == step && c.asked_at == asked_at) {
             return;
         }
-        self.state.conversation = None;
-        let on_timeout = self
-            .bot
-            .step(flow, step)
-            .and_then(|t| self.step_of(t).ask.as_ref()?.on_timeout);
-        match on_timeout {
-            Some(target) => self.run(target),
-            None => self.note(Note::Ended {
-                flow: flow.to_owned(),
-            }),
+        let asking = self.bot.step(flow, step);
+        let on_timeout = asking.and_then(|t| self.step_of(t).ask.as_ref()?.on_timeout);
+        match (asking, on_timeout) {
+            (Some(asking), Some(target)) => {
+                self.state.conversation = None;
+                let target = self.enter(asking, target, "goto");
+                self.run(target);
+            }
+            _ => self.abandon(AbandonCause::TimedOut),
         }
     }
 
     fn start(&mut self, flow: usize, reason: &str) {
-        self.state.conversation = None;
+        self.abandon(AbandonCause::Replaced);
         let target = Target {
             flow,
             step: self.bot.flows[flow].start,
@@ -569,6 +649,20 @@ impl<'a> Turn<'a> {
         self.run(target);
     }
 
+    /// Moving from `from` to `to`: entering another flow ends `from`'s (it reached its exit)
+    /// and starts `to`'s, `how` saying why (`goto`, `script`).
+    fn enter(&mut self, from: Target, to: Target, how: &str) -> Target {
+        if from.flow != to.flow {
+            let (flow, _) = self.names(from);
+            self.note(Note::Ended { flow });
+            self.note(Note::Started {
+                flow: self.bot.flows[to.flow].id.clone(),
+                reason: how.to_owned(),
+            });
+        }
+        to
+    }
+
     fn step_of(&self, target: Target) -> &'a Step {
         &self.bot.flows[target.flow].steps[target.step]
     }
@@ -576,10 +670,8 @@ impl<'a> Turn<'a> {
     /// An operator takes over (the question waiting is dropped, so the bot doesn't take the
     /// human's conversation for an answer later) or gives the contact back.
     fn operator_handoff(&mut self, paused: bool, resume_after: Option<i64>) {
-        if paused && let Some(conversation) = self.state.conversation.take() {
-            self.note(Note::Ended {
-                flow: conversation.flow,
-            });
+        if paused {
+            self.abandon(AbandonCause::HandedOver);
         }
         self.set_handoff(paused, resume_after);
     }
@@ -621,7 +713,7 @@ impl<'a> Turn<'a> {
             if let Some(jump) = self.jump.take() {
                 match self.follow(target, jump) {
                     Ok(Some(next)) => {
-                        target = next;
+                        target = self.enter(target, next, "script");
                         continue;
                     }
                     Ok(None) => return self.end(target),
@@ -632,7 +724,7 @@ impl<'a> Turn<'a> {
                 return self.wait(target);
             }
             match self.movement(target) {
-                Ok(Some(next)) => target = next,
+                Ok(Some(next)) => target = self.enter(target, next, "goto"),
                 Ok(None) => return self.end(target),
                 Err(message) => return self.fail(target, &message),
             }
@@ -652,6 +744,11 @@ impl<'a> Turn<'a> {
         let (flow, step) = self.names(target);
         self.note(Note::Error {
             message: format!("flow \"{flow}\" step \"{step}\": {message}"),
+        });
+        self.note(Note::Abandoned {
+            flow,
+            step,
+            cause: AbandonCause::Failed,
         });
         if let Some(error_flow) = self.bot.error_flow.filter(|&f| f != target.flow) {
             self.start(error_flow, "error");
@@ -773,10 +870,6 @@ impl<'a> Turn<'a> {
                     .bot
                     .flow(&name)
                     .ok_or_else(|| format!("goto_flow(\"{name}\"): there is no flow \"{name}\""))?;
-                self.note(Note::Started {
-                    flow: found.id.clone(),
-                    reason: "script".to_owned(),
-                });
                 Ok(Some(Target {
                     flow,
                     step: found.start,
@@ -860,21 +953,26 @@ impl<'a> Turn<'a> {
         let Some(conversation) = self.state.conversation.clone() else {
             return false;
         };
-        let Some(target) = self.bot.step(&conversation.flow, &conversation.step) else {
-            self.state.conversation = None;
+        let asking = self.bot.step(&conversation.flow, &conversation.step);
+        let Some((target, ask)) = asking.and_then(|t| Some((t, self.step_of(t).ask.as_ref()?)))
+        else {
+            self.abandon(AbandonCause::Removed);
             return false;
         };
-        let Some(ask) = self.step_of(target).ask.as_ref() else {
-            self.state.conversation = None;
-            return false;
-        };
+        self.note(Note::Answered {
+            flow: conversation.flow.clone(),
+            step: conversation.step.clone(),
+        });
         match answer::accept(ask.kind, message, &conversation.options) {
             Ok(value) => {
                 if let Some(save) = &ask.save {
                     self.set_var(save.clone(), value);
                 }
                 match self.movement(target) {
-                    Ok(Some(next)) => self.run(next),
+                    Ok(Some(next)) => {
+                        let next = self.enter(target, next, "goto");
+                        self.run(next);
+                    }
                     Ok(None) => self.end(target),
                     Err(error) => self.fail(target, &error),
                 }
@@ -893,11 +991,12 @@ impl<'a> Turn<'a> {
         });
         conversation.retries += 1;
         if conversation.retries > ask.max_retries {
-            self.state.conversation = None;
-            return match ask.on_fail {
-                Some(on_fail) => self.run(on_fail),
-                None => self.end(target),
+            let Some(on_fail) = ask.on_fail else {
+                return self.abandon(AbandonCause::Retries);
             };
+            self.state.conversation = None;
+            let on_fail = self.enter(target, on_fail, "goto");
+            return self.run(on_fail);
         }
         let prompt = if ask.retry.is_empty() {
             &step.send

@@ -38,6 +38,27 @@ pub enum Outbound {
     Reaction { reaction: Reaction },
 }
 
+impl Outbound {
+    /// The message's kind for metrics: its `type`, and for an interactive message the
+    /// interactive `type` too (`interactive_button`, `interactive_list`…), a fixed set of names.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Text { .. } => "text",
+            Self::Image { .. } => "image",
+            Self::Video { .. } => "video",
+            Self::Audio { .. } => "audio",
+            Self::Document { .. } => "document",
+            Self::Sticker { .. } => "sticker",
+            Self::Location { .. } => "location",
+            Self::Contacts { .. } => "contacts",
+            Self::Interactive { interactive } => interactive.kind(),
+            Self::Template { .. } => "template",
+            Self::Reaction { .. } => "reaction",
+        }
+    }
+}
+
 /// `text` object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Text {
@@ -150,6 +171,21 @@ pub enum Interactive {
     },
     /// Asks the user to share their location.
     LocationRequestMessage { body: Body, action: NamedAction },
+}
+
+impl Interactive {
+    /// `interactive_` and the interactive `type`, for [`Outbound::kind`].
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Button { .. } => "interactive_button",
+            Self::List { .. } => "interactive_list",
+            Self::Product { .. } => "interactive_product",
+            Self::ProductList { .. } => "interactive_product_list",
+            Self::Flow { .. } => "interactive_flow",
+            Self::CtaUrl { .. } => "interactive_cta_url",
+            Self::LocationRequestMessage { .. } => "interactive_location_request",
+        }
+    }
 }
 
 /// Interactive header, tagged by `type`.

@@ -14,7 +14,7 @@ mod rate;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, oneshot, watch};
 
@@ -22,6 +22,7 @@ pub use backoff::Backoff;
 pub use rate::TokenBucket;
 
 use crate::engine::Clock;
+use crate::metrics::{Metrics, SendOutcome};
 use crate::per_contact::{ContactLocks, ContactQueues, Drain};
 use crate::provider::http::HttpClient;
 use crate::provider::{Channel, HttpRequest, Registry, SendFailure};
@@ -95,6 +96,7 @@ struct Shared<S> {
     http: HttpClient,
     clock: Arc<dyn Clock>,
     locks: Arc<ContactLocks>,
+    metrics: Arc<Metrics>,
     settings: OutboxSettings,
     queues: Arc<ContactQueues<Queued>>,
     buckets: HashMap<String, TokenBucket>,
@@ -117,14 +119,15 @@ enum Outcome {
 }
 
 impl<S: Store> Outbox<S> {
-    /// The worker for `channels`, sending through `http`; it shares the engine's store, clock
-    /// and contact locks (an opted-out answer changes the contact's state).
+    /// The worker for `channels`, sending through `http`; it shares the engine's store, clock,
+    /// contact locks (an opted-out answer changes the contact's state) and metrics.
     pub fn new(
         store: Arc<S>,
         channels: Arc<Registry>,
         http: HttpClient,
         clock: Arc<dyn Clock>,
         locks: Arc<ContactLocks>,
+        metrics: Arc<Metrics>,
         settings: OutboxSettings,
     ) -> Self {
         let buckets = channels
@@ -141,6 +144,7 @@ impl<S: Store> Outbox<S> {
                 http,
                 clock,
                 locks,
+                metrics,
                 settings,
                 queues: Arc::default(),
                 buckets,
@@ -293,7 +297,10 @@ impl<S: Store> Shared<S> {
                 };
             }
         };
-        match self.http.execute(&request).await {
+        let started = Instant::now();
+        let answer = self.http.execute(&request).await;
+        self.metrics.send_took(&channel.id, started.elapsed());
+        match answer {
             Ok(response) => match channel.provider.read_response(&response) {
                 Ok(sent) => Outcome::Accepted(sent.provider_id),
                 Err(error) => Outcome::Failed {
@@ -322,6 +329,7 @@ impl<S: Store> Shared<S> {
             Outcome::Accepted(provider_id) => {
                 tracing::debug!(channel = %job.contact.channel, contact = %job.contact.id, job = job.id, ?provider_id, "sent");
                 self.store.ack_job(job, provider_id.clone(), now).await?;
+                self.count(job, SendOutcome::Sent);
                 self.notify(job.id, FirstAttempt::Sent(provider_id));
                 return Ok(None);
             }
@@ -350,6 +358,7 @@ impl<S: Store> Shared<S> {
         {
             let next = now + i64::try_from(wait.as_secs()).unwrap_or(i64::MAX / 2) + 1;
             self.store.retry_job(job, next, detail.clone()).await?;
+            self.count(job, SendOutcome::Retried);
             self.notify(job.id, FirstAttempt::Retrying { error: detail });
             return Ok(Some(wait));
         }
@@ -367,6 +376,7 @@ impl<S: Store> Shared<S> {
             SendFailure::DoNotRetry => format!("refused: {detail}"),
         };
         let dead = self.store.bury_job(job, reason, now).await?;
+        self.count(job, SendOutcome::DeadLettered);
         tracing::error!(message = "Send dead-lettered.", channel = %job.contact.channel, contact = %job.contact.id, dead = dead.id, reason = %dead.reason);
         self.notify(
             job.id,
@@ -397,6 +407,7 @@ impl<S: Store> Shared<S> {
             ),
         };
         let replacement = self.store.replace_with_fallback(job, reason, now).await?;
+        self.count(job, SendOutcome::OutsideWindow);
         self.notify(
             job.id,
             FirstAttempt::Refused {
@@ -423,6 +434,13 @@ impl<S: Store> Shared<S> {
             .commit_turn(TurnCommit::state_only(state, now))
             .await?;
         Ok(())
+    }
+
+    /// Counts how an attempt to send a message ended (read receipts are not counted).
+    fn count(&self, job: &OutboxJob, outcome: SendOutcome) {
+        if let Payload::Message { .. } = job.payload {
+            self.metrics.send(&job.contact.channel, outcome);
+        }
     }
 
     fn notify(&self, id: u64, attempt: FirstAttempt) {

@@ -1,10 +1,11 @@
-//! The HTTP surface (DESIGN §5): webhooks, the simulator, contact views, the outbox and health,
-//! behind the admin auth rule of DESIGN §4. `app()` builds the router so tests call it without a socket.
+//! The HTTP surface (DESIGN §5): webhooks, the simulator, contact views, the outbox, health and
+//! metrics, `/api` behind the admin auth rule of DESIGN §4. `app()` builds the router so tests call it without a socket.
 
 mod contacts;
 mod error;
 mod handoff;
 mod media;
+mod metrics;
 mod outbox;
 mod reload;
 mod schedules;
@@ -105,6 +106,7 @@ pub fn app<S: Store>(state: Arc<AppState<S>>, auth: AdminAuth) -> Router {
         .route("/api/broadcast", post(schedules::start::<S>))
         .route("/api/outbox/dead/{id}/retry", post(outbox::retry::<S>))
         .route("/api/flows/reload", post(reload::reload::<S>))
+        .route("/api/stats/flows", get(metrics::flows::<S>))
         .route(
             "/api/media/{channel}/{media_id}",
             get(media::get_media::<S>),
@@ -121,6 +123,7 @@ pub fn app<S: Store>(state: Arc<AppState<S>>, auth: AdminAuth) -> Router {
         .layer(DefaultBodyLimit::max(state.body_limit));
     Router::new()
         .route("/healthz", get(health::<S>))
+        .route("/metrics", get(metrics::scrape::<S>))
         .merge(api)
         .merge(webhooks)
         .fallback(|| async { AppError::not_found("no such route; see DESIGN §5 for the routes") })

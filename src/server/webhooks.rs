@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::{AppError, AppState};
 use crate::engine::IngestError;
+use crate::metrics::WebhookResult;
 use crate::provider::http::text_headers;
 use crate::provider::{Handshake, WebhookRequest};
 use crate::store::Store;
@@ -22,9 +24,16 @@ pub async fn receive<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     Path(channel_id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, AppError> {
     let channel = super::channel(&state, &channel_id)?;
+    let metrics = state.engine.metrics();
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            metrics.webhook(&channel.id, WebhookResult::TooLarge, 1);
+        }
+        AppError::status(rejection.status(), rejection.body_text())
+    })?;
     let headers: Vec<(String, String)> = text_headers(&headers);
     let request = WebhookRequest {
         headers: &headers,
@@ -32,6 +41,7 @@ pub async fn receive<S: Store>(
     };
     if let Err(error) = channel.verify(&request) {
         tracing::warn!(message = "Webhook refused.", channel = %channel.id, %error);
+        metrics.webhook(&channel.id, WebhookResult::BadSignature, 1);
         return Err(AppError::status(
             StatusCode::UNAUTHORIZED,
             format!("webhook refused: {error}"),

@@ -13,8 +13,8 @@ use crate::flow::state::ContactState;
 
 use super::{
     Broadcast, Committed, ContactKey, DeadJob, Delivery, DeliveryState, DeliveryUpdate, InboxEntry,
-    LogEntry, NewInboxEntry, NewJob, NewLogEntry, OutboxJob, Payload, SentRecord, Store,
-    StoreError, StoredTimer, Swept, TurnCommit, Unrecognized, fallback_key,
+    LogEntry, NewInboxEntry, NewJob, NewLogEntry, OutboxJob, Payload, QueueDepths, SentRecord,
+    Store, StoreError, StoredTimer, Swept, TurnCommit, Unrecognized, fallback_key,
 };
 
 /// Conversation state, message log, timers and both queues held in process memory.
@@ -508,6 +508,17 @@ impl Store for MemoryStore {
         let mut all: Vec<Broadcast> = self.lock()?.broadcasts.values().cloned().collect();
         all.sort_by_key(|broadcast| broadcast.created_at);
         Ok(all)
+    }
+
+    async fn queue_depths(&self) -> Result<QueueDepths, StoreError> {
+        let inner = self.lock()?;
+        let depth = |len: usize| u64::try_from(len).unwrap_or(u64::MAX);
+        Ok(QueueDepths {
+            inbox: depth(inner.inbox.len()),
+            outbox: depth(inner.outbox.len()),
+            dead: depth(inner.dead.len()),
+            timers: depth(inner.timers.len()),
+        })
     }
 
     async fn finish_broadcast(&self, id: &str) -> Result<(), StoreError> {

@@ -7,6 +7,7 @@
 //! [`Store::commit_turn`]: the contact's new state, its log entries, the timers it set and the
 //! timer it consumed, all or nothing, durable before it returns.
 
+mod depths;
 mod memory;
 mod queue;
 mod sled_store;
@@ -119,6 +120,19 @@ pub struct Swept {
     pub log_entries: usize,
     /// Sent-message records (for status tracking) and dead letters removed.
     pub sent_and_dead: usize,
+}
+
+/// How many records wait in each queue: what the metrics gauges show, read on every scrape.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepths {
+    /// Accepted webhook events not yet handled.
+    pub inbox: u64,
+    /// Sends queued or in flight.
+    pub outbox: u64,
+    /// Sends given up on, until retried or swept.
+    pub dead: u64,
+    /// Timers set and not yet fired (ask timeouts, reminders).
+    pub timers: u64,
 }
 
 /// Everything one handled input changes, committed at once.
@@ -393,6 +407,10 @@ pub trait Store: Send + Sync + 'static {
         &self,
         broadcast: &Broadcast,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// How many records wait in each queue; cheap (no scan of the queues), since it is read on
+    /// every metrics scrape.
+    fn queue_depths(&self) -> impl Future<Output = Result<QueueDepths, StoreError>> + Send;
 
     /// Broadcasts not finished, oldest first.
     fn broadcasts(&self) -> impl Future<Output = Result<Vec<Broadcast>, StoreError>> + Send;

@@ -22,6 +22,9 @@
 //! transaction over every tree it touches followed by a flush, so it is atomic and on disk
 //! before [`Store::commit_turn`] returns. Flushes are group commits: callers that ask while one
 //! runs share the next, so concurrent webhooks and turns cost one fsync, not one each.
+//!
+//! sled counts a tree only by scanning it, so the queue depths metrics read are counters: counted
+//! once at open, then moved by what each committed write added or removed.
 
 use std::io;
 use std::path::Path;
@@ -35,10 +38,11 @@ use sled::{Db, Transactional, Tree};
 use crate::flow::runtime::TimerRequest;
 use crate::flow::state::ContactState;
 
+use super::depths::{Delta, DepthCounters, added, count, removed};
 use super::{
     Broadcast, Committed, ContactKey, DeadJob, Delivery, DeliveryState, InboxEntry, LogEntry,
-    NewInboxEntry, NewJob, NewLogEntry, OutboxJob, Payload, SentRecord, Store, StoreError,
-    StoredTimer, Swept, TurnCommit, Unrecognized, fallback_key,
+    NewInboxEntry, NewJob, NewLogEntry, OutboxJob, Payload, QueueDepths, SentRecord, Store,
+    StoreError, StoredTimer, Swept, TurnCommit, Unrecognized, fallback_key,
 };
 
 /// Flipping the sign bit maps `i64` order onto unsigned byte order.
@@ -64,6 +68,8 @@ pub struct SledStore {
     schedule_last_fired: Tree,
     broadcasts: Tree,
     flushes: GroupFlush,
+    /// Records in `inbox`, `outbox`, `dead` and `timers`, moved by every committed write.
+    depths: DepthCounters,
 }
 
 /// Group commit: a flush covers every write made before it started, so callers queue behind
@@ -93,21 +99,36 @@ impl SledStore {
                 )
             })
         };
+        let (inbox, outbox, dead, timers) = (
+            tree("inbox")?,
+            tree("outbox")?,
+            tree("dead")?,
+            tree("timers")?,
+        );
+        // The one full count, at start; from here on writes move the counters.
+        let depth = |tree: &Tree| u64::try_from(tree.len()).unwrap_or(u64::MAX);
+        let depths = DepthCounters::new(QueueDepths {
+            inbox: depth(&inbox),
+            outbox: depth(&outbox),
+            dead: depth(&dead),
+            timers: depth(&timers),
+        });
         Ok(Self {
             contacts: tree("contacts")?,
             log: tree("log")?,
-            timers: tree("timers")?,
+            timers,
             timer_ids: tree("timer_ids")?,
             unrecognized: tree("unrecognized")?,
             seen: tree("seen")?,
-            inbox: tree("inbox")?,
-            outbox: tree("outbox")?,
-            dead: tree("dead")?,
+            inbox,
+            outbox,
+            dead,
             sent: tree("sent")?,
             schedule_fires: tree("schedule_fires")?,
             schedule_last_fired: tree("schedule_last_fired")?,
             broadcasts: tree("broadcasts")?,
             flushes: GroupFlush::default(),
+            depths,
             db,
         })
     }
@@ -225,17 +246,18 @@ impl SledStore {
         );
         let result =
             trees.transaction(|(contacts, log, timers, timer_ids, seen, inbox, outbox)| {
+                let mut delta = Delta::default();
                 for key in &turn.dedupe_keys {
                     seen.insert(key.as_bytes(), &turn.seen_at.to_be_bytes())?;
                 }
                 if let Some(id) = turn.fired_timer {
-                    remove_timer(timers, timer_ids, id)?;
+                    delta.timers -= i64::from(remove_timer(timers, timer_ids, id)?);
                 }
                 if let Some(seq) = turn.inbox_done {
-                    inbox.remove(&seq.to_be_bytes())?;
+                    delta.inbox -= removed(inbox.remove(&seq.to_be_bytes())?);
                 }
                 for (id, key, value) in &turn.timers {
-                    timers.insert(key.as_slice(), value.as_slice())?;
+                    delta.timers += added(timers.insert(key.as_slice(), value.as_slice())?);
                     timer_ids.insert(&id.to_be_bytes(), key.as_slice())?;
                 }
                 if let Some((key, delivery)) = &turn.delivery {
@@ -245,12 +267,14 @@ impl SledStore {
                     log.insert(key.as_slice(), value.as_slice())?;
                 }
                 for (key, value) in &jobs {
-                    outbox.insert(key.as_slice(), value.as_slice())?;
+                    delta.outbox += added(outbox.insert(key.as_slice(), value.as_slice())?);
                 }
                 contacts.insert(turn.contact_key.as_slice(), turn.state.as_slice())?;
-                Ok::<_, ConflictableTransactionError>(())
+                Ok::<_, ConflictableTransactionError>(delta)
             });
-        result.map_err(|error| transaction_error("cannot commit the turn", error))
+        let delta = result.map_err(|error| transaction_error("cannot commit the turn", error))?;
+        self.depths.apply(delta);
+        Ok(())
     }
 
     /// Waits until everything written before the call is on disk, sharing the flush with
@@ -329,9 +353,10 @@ impl SledStore {
             .transpose()?;
         let trees = (&self.outbox, &self.dead, &self.log, &self.seen);
         let result = trees.transaction(|(outbox, dead_tree, log, seen)| {
+            let mut delta = Delta::default();
             for (job, (key, value)) in jobs.iter().zip(&encoded) {
-                outbox.remove(job_key(&job.contact, job.id))?;
-                dead_tree.insert(key.as_slice(), value.as_slice())?;
+                delta.outbox -= removed(outbox.remove(job_key(&job.contact, job.id))?);
+                delta.dead += added(dead_tree.insert(key.as_slice(), value.as_slice())?);
                 if let Some(seq) = job.log_seq {
                     let delivery = Delivery {
                         state: DeliveryState::Dead,
@@ -343,12 +368,13 @@ impl SledStore {
                 }
             }
             if let Some((key, value, once)) = &replacement {
-                outbox.insert(key.as_slice(), value.as_slice())?;
+                delta.outbox += added(outbox.insert(key.as_slice(), value.as_slice())?);
                 seen.insert(once.as_bytes(), &at.to_be_bytes())?;
             }
-            Ok::<_, ConflictableTransactionError>(())
+            Ok::<_, ConflictableTransactionError>(delta)
         });
-        result.map_err(|error| transaction_error("cannot dead-letter a job", error))?;
+        let delta = result.map_err(|error| transaction_error("cannot dead-letter a job", error))?;
+        self.depths.apply(delta);
         Ok(dead)
     }
 
@@ -360,18 +386,19 @@ impl SledStore {
         before: i64,
         at: impl Fn(&T) -> i64,
     ) -> Result<usize, StoreError> {
-        let mut removed = 0;
+        let mut swept = 0;
         for item in tree {
             let (key, value) =
                 item.map_err(|error| backend(&format!("cannot read {name}"), &error))?;
             let record: T = decode(&value, || format!("{name}/{}", hex::encode(&key)))?;
             if at(&record) < before {
-                tree.remove(key)
+                let old = tree
+                    .remove(key)
                     .map_err(|error| backend(&format!("cannot sweep {name}"), &error))?;
-                removed += 1;
+                swept += usize::from(old.is_some());
             }
         }
-        Ok(removed)
+        Ok(swept)
     }
 }
 
@@ -461,11 +488,15 @@ impl Store for SledStore {
         }
         swept.log_entries =
             self.sweep_tree(&self.log, "log", log_before, |entry: &LogEntry| entry.at)?;
+        let dead = self.sweep_tree(&self.dead, "dead", log_before, |dead: &DeadJob| {
+            dead.died_at
+        })?;
+        self.depths.apply(Delta {
+            dead: -count(dead),
+            ..Delta::default()
+        });
         swept.sent_and_dead =
-            self.sweep_tree(&self.sent, "sent", log_before, |sent: &SentRecord| sent.at)?
-                + self.sweep_tree(&self.dead, "dead", log_before, |dead: &DeadJob| {
-                    dead.died_at
-                })?;
+            self.sweep_tree(&self.sent, "sent", log_before, |sent: &SentRecord| sent.at)? + dead;
         self.flush_shared().await?;
         Ok(swept)
     }
@@ -473,10 +504,13 @@ impl Store for SledStore {
     async fn drop_timer(&self, id: u64) -> Result<(), StoreError> {
         let trees = (&self.timers, &self.timer_ids);
         let result = trees.transaction(|(timers, timer_ids)| {
-            remove_timer(timers, timer_ids, id)?;
-            Ok::<_, ConflictableTransactionError>(())
+            Ok::<_, ConflictableTransactionError>(remove_timer(timers, timer_ids, id)?)
         });
-        result.map_err(|error| transaction_error("cannot drop a timer", error))?;
+        let dropped = result.map_err(|error| transaction_error("cannot drop a timer", error))?;
+        self.depths.apply(Delta {
+            timers: -i64::from(dropped),
+            ..Delta::default()
+        });
         self.flush_shared().await
     }
 
@@ -532,6 +566,10 @@ impl Store for SledStore {
             Ok::<_, ConflictableTransactionError>(())
         });
         result.map_err(|error| transaction_error("cannot accept the webhook", error))?;
+        self.depths.apply(Delta {
+            inbox: count(accepted.len()),
+            ..Delta::default()
+        });
         Ok(accepted)
     }
 
@@ -551,9 +589,14 @@ impl Store for SledStore {
     }
 
     async fn finish_inbound(&self, seq: u64) -> Result<(), StoreError> {
-        self.inbox
+        let old = self
+            .inbox
             .remove(seq.to_be_bytes())
             .map_err(|error| backend("cannot update the inbox", &error))?;
+        self.depths.apply(Delta {
+            inbox: -removed(old),
+            ..Delta::default()
+        });
         Ok(())
     }
 
@@ -622,16 +665,21 @@ impl Store for SledStore {
         });
         let trees = (&self.outbox, &self.sent, &self.log);
         let result = trees.transaction(|(outbox, sent_tree, log)| {
-            outbox.remove(job_key(&job.contact, job.id))?;
+            let acked = removed(outbox.remove(job_key(&job.contact, job.id))?);
             if let Some((key, value)) = &sent {
                 sent_tree.insert(key.as_slice(), value.as_slice())?;
             }
             if let Some((key, delivery)) = &delivery {
                 update_delivery(log, key, delivery.clone())?;
             }
-            Ok::<_, ConflictableTransactionError>(())
+            Ok::<_, ConflictableTransactionError>(acked)
         });
-        result.map_err(|error| transaction_error("cannot record a send", error))
+        let acked = result.map_err(|error| transaction_error("cannot record a send", error))?;
+        self.depths.apply(Delta {
+            outbox: -acked,
+            ..Delta::default()
+        });
+        Ok(())
     }
 
     async fn retry_job(
@@ -644,9 +692,14 @@ impl Store for SledStore {
             return Ok(());
         };
         stored.reschedule(next_attempt_at, error);
-        self.outbox
+        let old = self
+            .outbox
             .insert(job_key(&job.contact, job.id), encode(&stored)?)
             .map_err(|error| backend("cannot reschedule a job", &error))?;
+        self.depths.apply(Delta {
+            outbox: added(old),
+            ..Delta::default()
+        });
         Ok(())
     }
 
@@ -720,11 +773,15 @@ impl Store for SledStore {
         let encoded = encode(&job)?;
         let trees = (&self.dead, &self.outbox);
         let result = trees.transaction(|(dead_tree, outbox)| {
-            dead_tree.remove(&key)?;
-            outbox.insert(job_key(&job.contact, job.id), encoded.as_slice())?;
-            Ok::<_, ConflictableTransactionError>(())
+            Ok::<_, ConflictableTransactionError>(Delta {
+                dead: -removed(dead_tree.remove(&key)?),
+                outbox: added(outbox.insert(job_key(&job.contact, job.id), encoded.as_slice())?),
+                ..Delta::default()
+            })
         });
-        result.map_err(|error| transaction_error("cannot retry a dead letter", error))?;
+        let delta =
+            result.map_err(|error| transaction_error("cannot retry a dead letter", error))?;
+        self.depths.apply(delta);
         self.flush_shared().await?;
         Ok(Some(job))
     }
@@ -735,12 +792,17 @@ impl Store for SledStore {
             let (key, value) = item.map_err(|error| backend("cannot read the outbox", &error))?;
             let job: OutboxJob = decode(&value, || format!("outbox/{}", hex::encode(&key)))?;
             if !job.in_flight {
-                self.outbox
+                let old = self
+                    .outbox
                     .remove(key)
                     .map_err(|error| backend("cannot clear the outbox", &error))?;
-                cleared += 1;
+                cleared += usize::from(old.is_some());
             }
         }
+        self.depths.apply(Delta {
+            outbox: -count(cleared),
+            ..Delta::default()
+        });
         self.flush_shared().await?;
         Ok(cleared)
     }
@@ -868,6 +930,10 @@ impl Store for SledStore {
         self.flush_shared().await
     }
 
+    async fn queue_depths(&self) -> Result<QueueDepths, StoreError> {
+        Ok(self.depths.read())
+    }
+
     async fn broadcasts(&self) -> Result<Vec<Broadcast>, StoreError> {
         let mut all = self
             .broadcasts
@@ -947,16 +1013,17 @@ fn update_delivery(
     Ok(())
 }
 
-/// Removes a timer and its index entry; a timer already gone is not an error.
+/// Removes a timer and its index entry; whether there was one (a timer already gone is not an
+/// error).
 fn remove_timer(
     timers: &TransactionalTree,
     timer_ids: &TransactionalTree,
     id: u64,
-) -> Result<(), sled::transaction::UnabortableTransactionError> {
-    if let Some(key) = timer_ids.remove(&id.to_be_bytes())? {
-        timers.remove(key)?;
-    }
-    Ok(())
+) -> Result<bool, sled::transaction::UnabortableTransactionError> {
+    let Some(key) = timer_ids.remove(&id.to_be_bytes())? else {
+        return Ok(false);
+    };
+    Ok(timers.remove(key)?.is_some())
 }
 
 /// Turns sled's open failures into what the user should do about them.
