@@ -2,6 +2,7 @@
 //! paths are relative to the config file.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -12,6 +13,7 @@ use crate::diagnostic::{Diagnostic, Diagnostics, Position};
 use crate::duration::Duration;
 use crate::flow::LoadOptions;
 use crate::flow::loader::{SourceFile, deserialize_at, parse_yaml};
+use crate::provider::Secret;
 use crate::source::{SourceMap, YamlPath};
 
 /// The whole configuration file.
@@ -31,8 +33,8 @@ pub struct Config {
     #[serde(default = "default_scripts_dir")]
     pub scripts_dir: PathBuf,
     /// Bearer token for every `/api/*` route.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub admin_token: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub admin_token: Option<Secret>,
     /// Started when nothing matches (default: the flow `fallback` if there is one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback_flow: Option<String>,
@@ -105,7 +107,7 @@ impl Default for OptOut {
 }
 
 /// One provider channel; provider-specific keys are checked by the provider.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Channel {
     /// Appears in the webhook URL: `/webhooks/{id}`.
     pub id: String,
@@ -114,6 +116,17 @@ pub struct Channel {
     /// The provider's other keys (base_url, rate_limit, tokens…).
     #[serde(flatten)]
     pub settings: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Shows the keys of the settings but none of their values, which hold credentials.
+impl fmt::Debug for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Channel")
+            .field("id", &self.id)
+            .field("provider", &self.provider)
+            .field("settings", &self.settings.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 fn default_listen() -> SocketAddr {
@@ -272,6 +285,18 @@ impl Config {
             .collect()
     }
 
+    /// Every credential this config holds — the admin token and each channel's — for the log
+    /// redactor.
+    #[must_use]
+    pub fn secrets(&self) -> Vec<&str> {
+        let admin = self.admin_token.iter().map(Secret::expose);
+        let channels = self
+            .channels
+            .iter()
+            .flat_map(|channel| crate::provider::registry::secrets(&channel.settings));
+        admin.chain(channels).collect()
+    }
+
     /// What the flow loader needs from the config.
     #[must_use]
     pub fn load_options(&self) -> LoadOptions {
@@ -386,7 +411,10 @@ mod tests {
     fn env_variables_are_substituted_and_missing_ones_located() {
         let env = |name: &str| (name == "TOKEN").then(|| "s3cret".to_owned());
         let config = load("admin_token: ${TOKEN}\n", &env).unwrap();
-        assert_eq!(config.admin_token.as_deref(), Some("s3cret"));
+        assert_eq!(
+            config.admin_token.as_ref().map(Secret::expose),
+            Some("s3cret")
+        );
         let errors = load("admin_token: ${NOPE}\n", &env).unwrap_err();
         assert!(errors[0].contains("NOPE is not set"), "{errors:?}");
     }
@@ -414,6 +442,58 @@ mod tests {
             errors[0].contains("unknown provider \"metta\" (did you mean \"meta\"?)"),
             "{errors:?}"
         );
+    }
+
+    #[test]
+    fn every_credential_is_listed_for_redaction_and_none_is_debug_printed() {
+        let text = r#"admin_token: admin-s3cret
+channels:
+  - id: main
+    provider: meta
+    phone_number_id: "106540352242922"
+    access_token: meta-access
+    app_secret: meta-app
+    verify_token: meta-verify
+  - id: ivo
+    provider: ivosights
+    api_key: ivo-key
+    inbound_basic_auth: { username: ann, password: ivo-password }
+  - id: dw
+    provider: digiworld
+    token: dw-token
+    api_secret: dw-secret
+  - id: plain
+    provider: generic
+    inbound: { from: /sender, text: /text }
+    inbound_secret_header: { name: X-Webhook-Secret, value: generic-inbound }
+    outbound:
+      url: "https://api.example.com/send"
+      headers: { Authorization: "Key generic-outbound" }
+      body: { phone: "{{to}}", message: "{{text}}" }
+"#;
+        let config = load(text, &|_| None).unwrap();
+        let mut secrets = config.secrets();
+        secrets.sort_unstable();
+        assert_eq!(
+            secrets,
+            [
+                "Key generic-outbound",
+                "admin-s3cret",
+                "dw-secret",
+                "dw-token",
+                "generic-inbound",
+                "ivo-key",
+                "ivo-password",
+                "meta-access",
+                "meta-app",
+                "meta-verify",
+            ]
+        );
+        let shown = format!("{config:?}");
+        for secret in secrets {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("phone_number_id"), "{shown}");
     }
 
     #[test]

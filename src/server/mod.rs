@@ -71,7 +71,7 @@ impl<S> AppState<S> {
 #[derive(Debug, Clone, Default)]
 pub struct AdminAuth {
     /// `None`: open (only allowed when listening on loopback, checked at startup).
-    pub token: Option<String>,
+    pub token: Option<crate::provider::Secret>,
 }
 
 /// The router with every route.
@@ -176,18 +176,9 @@ async fn require_admin(
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "))
             .unwrap_or_default();
-        if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
+        if !token.matches(given.as_bytes()) {
             return Err(AppError::unauthorized());
         }
     }
     Ok(next.run(request).await)
-}
-
-/// Compares secrets without leaking where they differ through timing.
-#[must_use]
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
