@@ -25,3 +25,4 @@ pub mod shape;
 pub mod simulator;
 pub mod source;
 pub mod store;
+pub mod telemetry;

@@ -19,18 +19,19 @@ use chatflow::reload::Reloader;
 use chatflow::server::{AdminAuth, AppState, app};
 use chatflow::store::SledStore;
 use chatflow::store::Store;
+use chatflow::telemetry::{self, LogFormat};
 
 /// How often the watcher looks at the flow and script files; a change applies within about this
 /// plus the settle time.
 const WATCH_POLL: Duration = Duration::from_secs(1);
 
 /// Runs the engine until a shutdown signal.
-pub async fn serve(config: Option<&Path>) -> anyhow::Result<ExitCode> {
-    init_logging();
+pub async fn serve(config: Option<&Path>, log_format: LogFormat) -> anyhow::Result<ExitCode> {
     let config = match crate::load_config(config) {
         Ok(config) => config,
         Err(code) => return Ok(code),
     };
+    telemetry::init(log_format, "info", config.secrets())?;
     if config.admin_token.is_none() && !config.listen.ip().is_loopback() {
         anyhow::bail!(
             "listening on {} without admin_token would open /api to the network; set admin_token in chatflow.yaml or listen on 127.0.0.1",
@@ -161,15 +162,4 @@ async fn shutdown_signal() {
         () = terminate => {}
     }
     tracing::info!("shutting down: finishing requests in flight");
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CHATFLOW_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let colors = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(colors)
-        .try_init();
 }
