@@ -23,6 +23,10 @@ pub struct Config {
     /// Address to listen on.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Serve HTTPS with this certificate (Meta calls webhooks over HTTPS only); without it,
+    /// plain HTTP, e.g. behind a TLS reverse proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
     /// Where state is kept.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
@@ -75,6 +79,17 @@ pub struct Config {
     #[serde(skip)]
     #[schemars(skip)]
     pub places: HashMap<String, (PathBuf, Position)>,
+}
+
+/// `tls: {cert, key}`: PEM files, relative to the config file like every path in it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// The certificate chain, the server's own certificate first (Let's Encrypt's
+    /// `fullchain.pem`).
+    pub cert: PathBuf,
+    /// Its private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC) (Let's Encrypt's `privkey.pem`).
+    pub key: PathBuf,
 }
 
 /// `opt_out: {stop, start}`.
@@ -206,13 +221,18 @@ impl Config {
         match config {
             Some(mut config) if !diagnostics.has_errors() => {
                 let base = path.parent().unwrap_or(Path::new(""));
-                for dir in [
+                let tls_files = config
+                    .tls
+                    .iter_mut()
+                    .flat_map(|tls| [&mut tls.cert, &mut tls.key]);
+                let dirs = [
                     &mut config.data_dir,
                     &mut config.flows_dir,
                     &mut config.scripts_dir,
-                ] {
-                    if dir.is_relative() {
-                        *dir = base.join(&*dir);
+                ];
+                for path in dirs.into_iter().chain(tls_files) {
+                    if path.is_relative() {
+                        *path = base.join(&*path);
                     }
                 }
                 config.check(&file, &mut diagnostics);
@@ -243,6 +263,12 @@ impl Config {
                     self.body_limit
                 ),
             ));
+        }
+        if let Some(tls) = &self.tls
+            && let Err(error) = crate::server::tls::acceptor(tls)
+        {
+            let path = YamlPath::root().key("tls").key(error.setting());
+            diagnostics.push(file.value_error(&path, crate::diagnostic::with_causes(&error)));
         }
         let mut seen = std::collections::HashSet::new();
         for (i, channel) in self.channels.iter().enumerate() {

@@ -16,7 +16,7 @@ use chatflow::outbox::OutboxSettings;
 use chatflow::provider::Registry;
 use chatflow::provider::http::HttpClient;
 use chatflow::reload::Reloader;
-use chatflow::server::{AdminAuth, AppState, app};
+use chatflow::server::{AdminAuth, AppState, app, tls};
 use chatflow::store::SledStore;
 use chatflow::store::Store;
 use chatflow::telemetry::{self, LogFormat};
@@ -38,6 +38,12 @@ pub async fn serve(config: Option<&Path>, log_format: LogFormat) -> anyhow::Resu
             config.listen
         );
     }
+    let tls = config
+        .tls
+        .as_ref()
+        .map(tls::acceptor)
+        .transpose()
+        .context("cannot serve HTTPS")?;
     // Before the first load, so an edit made while it runs is still picked up.
     let reloader = Arc::new(Reloader::new(config.load_options()));
     let bot = match flow::load(&config.load_options()) {
@@ -92,8 +98,9 @@ pub async fn serve(config: Option<&Path>, log_format: LogFormat) -> anyhow::Resu
             )
         })?;
     let address = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     println!(
-        "chatflow listening on http://{address} (flows from {})",
+        "chatflow listening on {scheme}://{address} (flows from {})",
         config.flows_dir.display()
     );
 
@@ -111,7 +118,7 @@ pub async fn serve(config: Option<&Path>, log_format: LogFormat) -> anyhow::Resu
     ));
     let watcher =
         tokio::spawn(reloader.watch(Arc::clone(&engine), WATCH_POLL, wait_for(stopped.clone())));
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+    let server = chatflow::server::serve(listener, tls, router, async move {
         shutdown_signal().await;
         let _ = stop.send(true);
     });

@@ -8,6 +8,7 @@ mod outbox;
 mod reload;
 mod schedules;
 mod simulator;
+pub mod tls;
 mod webhooks;
 
 use std::sync::Arc;
@@ -120,6 +121,32 @@ pub fn app<S: Store>(state: Arc<AppState<S>>, auth: AdminAuth) -> Router {
         .merge(webhooks)
         .fallback(|| async { AppError::not_found("no such route; see DESIGN §5 for the routes") })
         .with_state(state)
+}
+
+/// Serves `router` on `listener` — over HTTPS when given a TLS `acceptor` — until `shutdown`
+/// completes; then stops accepting and returns once the requests in flight are answered.
+///
+/// # Errors
+/// The server failed.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    match acceptor {
+        None => {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(acceptor) => {
+            let listener = tls::TlsListener::new(listener, acceptor)?;
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }
 
 /// `GET /healthz`: liveness; with `?detail=true` also asks each provider that has a health
