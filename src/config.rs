@@ -2,6 +2,7 @@
 //! paths are relative to the config file.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -12,6 +13,7 @@ use crate::diagnostic::{Diagnostic, Diagnostics, Position};
 use crate::duration::Duration;
 use crate::flow::LoadOptions;
 use crate::flow::loader::{SourceFile, deserialize_at, parse_yaml};
+use crate::provider::Secret;
 use crate::source::{SourceMap, YamlPath};
 
 /// The whole configuration file.
@@ -21,6 +23,10 @@ pub struct Config {
     /// Address to listen on.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Serve HTTPS with this certificate (Meta calls webhooks over HTTPS only); without it,
+    /// plain HTTP, e.g. behind a TLS reverse proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
     /// Where state is kept.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
@@ -31,8 +37,8 @@ pub struct Config {
     #[serde(default = "default_scripts_dir")]
     pub scripts_dir: PathBuf,
     /// Bearer token for every `/api/*` route.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub admin_token: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub admin_token: Option<Secret>,
     /// Started when nothing matches (default: the flow `fallback` if there is one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback_flow: Option<String>,
@@ -79,6 +85,17 @@ pub struct Config {
     pub places: HashMap<String, (PathBuf, Position)>,
 }
 
+/// `tls: {cert, key}`: PEM files, relative to the config file like every path in it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// The certificate chain, the server's own certificate first (Let's Encrypt's
+    /// `fullchain.pem`).
+    pub cert: PathBuf,
+    /// Its private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC) (Let's Encrypt's `privkey.pem`).
+    pub key: PathBuf,
+}
+
 /// `opt_out: {stop, start}`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -109,7 +126,7 @@ impl Default for OptOut {
 }
 
 /// One provider channel; provider-specific keys are checked by the provider.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Channel {
     /// Appears in the webhook URL: `/webhooks/{id}`.
     pub id: String,
@@ -118,6 +135,17 @@ pub struct Channel {
     /// The provider's other keys (base_url, rate_limit, tokens…).
     #[serde(flatten)]
     pub settings: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Shows the keys of the settings but none of their values, which hold credentials.
+impl fmt::Debug for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Channel")
+            .field("id", &self.id)
+            .field("provider", &self.provider)
+            .field("settings", &self.settings.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 fn default_listen() -> SocketAddr {
@@ -197,13 +225,18 @@ impl Config {
         match config {
             Some(mut config) if !diagnostics.has_errors() => {
                 let base = path.parent().unwrap_or(Path::new(""));
-                for dir in [
+                let tls_files = config
+                    .tls
+                    .iter_mut()
+                    .flat_map(|tls| [&mut tls.cert, &mut tls.key]);
+                let dirs = [
                     &mut config.data_dir,
                     &mut config.flows_dir,
                     &mut config.scripts_dir,
-                ] {
-                    if dir.is_relative() {
-                        *dir = base.join(&*dir);
+                ];
+                for path in dirs.into_iter().chain(tls_files) {
+                    if path.is_relative() {
+                        *path = base.join(&*path);
                     }
                 }
                 config.check(&file, &mut diagnostics);
@@ -245,6 +278,12 @@ impl Config {
                 format!("handoff_webhook \"{url}\" is not an http(s) URL; write it like https://desk.example.com/hooks/chatflow"),
             ));
         }
+        if let Some(tls) = &self.tls
+            && let Err(error) = crate::server::tls::acceptor(tls)
+        {
+            let path = YamlPath::root().key("tls").key(error.setting());
+            diagnostics.push(file.value_error(&path, crate::diagnostic::with_causes(&error)));
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, channel) in self.channels.iter().enumerate() {
             if !seen.insert(&channel.id) {
@@ -284,6 +323,24 @@ impl Config {
             .into_iter()
             .chain(self.channels.iter().map(|c| c.id.clone()))
             .collect()
+    }
+
+    /// Every credential this config holds — the admin token and each channel's — for the log
+    /// redactor.
+    #[must_use]
+    pub fn secrets(&self) -> Vec<&str> {
+        let admin = self.admin_token.iter().map(Secret::expose);
+        // A help desk URL carrying credentials (a password or a token in its query) is a
+        // secret as a whole.
+        let desk = self.handoff_webhook.as_deref().filter(|url| {
+            reqwest::Url::parse(url)
+                .is_ok_and(|url| url.password().is_some() || url.query().is_some())
+        });
+        let channels = self
+            .channels
+            .iter()
+            .flat_map(|channel| crate::provider::registry::secrets(&channel.settings));
+        admin.chain(desk).chain(channels).collect()
     }
 
     /// What the flow loader needs from the config.
@@ -400,9 +457,26 @@ mod tests {
     fn env_variables_are_substituted_and_missing_ones_located() {
         let env = |name: &str| (name == "TOKEN").then(|| "s3cret".to_owned());
         let config = load("admin_token: ${TOKEN}\n", &env).unwrap();
-        assert_eq!(config.admin_token.as_deref(), Some("s3cret"));
+        assert_eq!(
+            config.admin_token.as_ref().map(Secret::expose),
+            Some("s3cret")
+        );
         let errors = load("admin_token: ${NOPE}\n", &env).unwrap_err();
         assert!(errors[0].contains("NOPE is not set"), "{errors:?}");
+    }
+
+    #[test]
+    fn a_help_desk_url_is_checked_and_kept_out_of_logs_when_it_carries_credentials() {
+        let errors = load("handoff_webhook: desk.example.com\n", &|_| None).unwrap_err();
+        assert!(errors[0].contains("not an http(s) URL"), "{errors:?}");
+        let with_token = "https://desk.example.com/hook?token=k3y-abcdef";
+        let config = load(&format!("handoff_webhook: {with_token}\n"), &|_| None).unwrap();
+        assert!(config.secrets().contains(&with_token));
+        let plain = load("handoff_webhook: https://desk.example.com/hook\n", &|_| {
+            None
+        })
+        .unwrap();
+        assert!(plain.secrets().is_empty());
     }
 
     #[test]
@@ -428,6 +502,58 @@ mod tests {
             errors[0].contains("unknown provider \"metta\" (did you mean \"meta\"?)"),
             "{errors:?}"
         );
+    }
+
+    #[test]
+    fn every_credential_is_listed_for_redaction_and_none_is_debug_printed() {
+        let text = r#"admin_token: admin-s3cret
+channels:
+  - id: main
+    provider: meta
+    phone_number_id: "106540352242922"
+    access_token: meta-access
+    app_secret: meta-app
+    verify_token: meta-verify
+  - id: ivo
+    provider: ivosights
+    api_key: ivo-key
+    inbound_basic_auth: { username: ann, password: ivo-password }
+  - id: dw
+    provider: digiworld
+    token: dw-token
+    api_secret: dw-secret
+  - id: plain
+    provider: generic
+    inbound: { from: /sender, text: /text }
+    inbound_secret_header: { name: X-Webhook-Secret, value: generic-inbound }
+    outbound:
+      url: "https://api.example.com/send"
+      headers: { Authorization: "Key generic-outbound" }
+      body: { phone: "{{to}}", message: "{{text}}" }
+"#;
+        let config = load(text, &|_| None).unwrap();
+        let mut secrets = config.secrets();
+        secrets.sort_unstable();
+        assert_eq!(
+            secrets,
+            [
+                "Key generic-outbound",
+                "admin-s3cret",
+                "dw-secret",
+                "dw-token",
+                "generic-inbound",
+                "ivo-key",
+                "ivo-password",
+                "meta-access",
+                "meta-app",
+                "meta-verify",
+            ]
+        );
+        let shown = format!("{config:?}");
+        for secret in secrets {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("phone_number_id"), "{shown}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 use tokio::sync::Notify;
+use tracing::Instrument;
 
 use crate::flow::runtime::{Effects, Input, Note};
 use crate::flow::state::ContactState;
@@ -505,7 +506,20 @@ impl<S: Store> Engine<S> {
         self.handle_inbound(channel, event, None).await
     }
 
+    /// Handles one event in its own span (see [`event_span`]).
     async fn handle_inbound(
+        &self,
+        channel: &Channel,
+        event: InboundEvent,
+        inbox_seq: Option<u64>,
+    ) -> Result<(), EngineError> {
+        let span = event_span(&ContactKey::new(&channel.id, event_contact(&event)));
+        self.inbound_turn(channel, event, inbox_seq)
+            .instrument(span)
+            .await
+    }
+
+    async fn inbound_turn(
         &self,
         channel: &Channel,
         event: InboundEvent,
@@ -569,6 +583,7 @@ impl<S: Store> Engine<S> {
         let effects = turn(&bot, || {
             handle(&bot, &mut state, Input::Status(status), self.now())
         });
+        record_outcome(&state, &effects);
         let mut turn = PendingTurn::new(&contact, state, effects);
         turn.dedupe_keys.push(key);
         turn.inbox_done = inbox_seq;
@@ -646,7 +661,9 @@ impl<S: Store> Engine<S> {
     where
         F: FnOnce(&ContactState, i64) -> Result<InboundMessage, String>,
     {
-        self.message_turn(contact, build, None).await
+        self.message_turn(contact, build, None)
+            .instrument(event_span(contact))
+            .await
     }
 
     async fn message_turn<F>(
@@ -675,6 +692,7 @@ impl<S: Store> Engine<S> {
         let effects = turn(&bot, || {
             handle(&bot, &mut state, Input::Message(&message), now)
         });
+        record_outcome(&state, &effects);
         let mut turn = PendingTurn::new(contact, state, effects);
         turn.inbound = Some(message);
         turn.dedupe_keys.push(key);
@@ -826,7 +844,8 @@ impl<S: Store> Engine<S> {
         futures_util::stream::iter(by_contact)
             .map(|(_, timers)| async move {
                 for timer in timers {
-                    self.fire(timer).await?;
+                    let span = timer_span(&timer);
+                    self.fire(timer).instrument(span).await?;
                 }
                 Ok::<_, EngineError>(())
             })
@@ -845,6 +864,7 @@ impl<S: Store> Engine<S> {
         let effects = turn(&bot, || {
             handle(&bot, &mut state, stored.timer.input(), self.now())
         });
+        record_outcome(&state, &effects);
         let mut turn = PendingTurn::new(&stored.contact, state, effects);
         turn.fired_timer = Some(stored.id);
         turn.engine_started = true;
@@ -1235,6 +1255,51 @@ fn render_for(
 
 fn to_value(value: &impl serde::Serialize) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// The span of one handled event — a message, status or preference change: its channel and
+/// contact, and the flow and step the turn ended in once it ran ([`record_outcome`]), so every
+/// line logged while handling it, and the line written when it closes, say whose it was.
+fn event_span(contact: &ContactKey) -> tracing::Span {
+    tracing::info_span!(
+        "event",
+        channel = %contact.channel,
+        contact = %contact.id,
+        flow = tracing::field::Empty,
+        step = tracing::field::Empty,
+    )
+}
+
+/// The span of one fired timer (a reminder, an ask timeout, a scheduled start), like
+/// [`event_span`] with the timer's id.
+fn timer_span(timer: &StoredTimer) -> tracing::Span {
+    tracing::info_span!(
+        "timer",
+        channel = %timer.contact.channel,
+        contact = %timer.contact.id,
+        timer = timer.id,
+        flow = tracing::field::Empty,
+        step = tracing::field::Empty,
+    )
+}
+
+/// Records on the current span where the turn ended: the flow and step waiting for an answer,
+/// else the last flow that ran (it ended); nothing when no flow ran (an FAQ answer, a status).
+fn record_outcome(state: &ContactState, effects: &Effects) {
+    use tracing::field::display;
+    let span = tracing::Span::current();
+    if let Some(conversation) = &state.conversation {
+        span.record("flow", display(&conversation.flow));
+        span.record("step", display(&conversation.step));
+        return;
+    }
+    let last_flow = effects.notes.iter().rev().find_map(|note| match note {
+        Note::Started { flow, .. } | Note::Ended { flow } => Some(flow.as_str()),
+        _ => None,
+    });
+    if let Some(flow) = last_flow {
+        span.record("flow", display(flow));
+    }
 }
 
 fn trace_notes(contact: &ContactKey, notes: &[Note]) {

@@ -27,3 +27,4 @@ pub mod shape;
 pub mod simulator;
 pub mod source;
 pub mod store;
+pub mod telemetry;

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use chatflow::config::Config;
 use chatflow::conversation_test;
 use chatflow::flow;
+use chatflow::telemetry::LogFormat;
 
 mod cli;
 
@@ -32,6 +33,9 @@ enum Command {
         /// The config file (default: ./chatflow.yaml when it exists, else built-in defaults).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// How log lines look (filter them with CHATFLOW_LOG or RUST_LOG, default info).
+        #[arg(long, value_enum, default_value_t)]
+        log_format: LogFormat,
     },
     /// Talk to the bots in the terminal, in process, no server needed.
     Chat {
@@ -47,6 +51,9 @@ enum Command {
         /// The config file (default: ./chatflow.yaml when it exists, else built-in defaults).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// How log lines look, on stderr (filter them with CHATFLOW_LOG or RUST_LOG, default warn).
+        #[arg(long, value_enum, default_value_t)]
+        log_format: LogFormat,
     },
     /// Load config, flows and scripts; print every problem as path:line:col: message.
     Validate {
@@ -91,20 +98,22 @@ enum SchemaKind {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve { config } => {
-            runtime().and_then(|rt| rt.block_on(serve::serve(config.as_deref())))
+        Command::Serve { config, log_format } => {
+            runtime().and_then(|rt| rt.block_on(serve::serve(config.as_deref(), log_format)))
         }
         Command::Chat {
             phone,
             name,
             data,
             config,
+            log_format,
         } => runtime().and_then(|rt| {
             rt.block_on(chat::chat(
                 &phone,
                 &name,
                 data.as_deref(),
                 config.as_deref(),
+                log_format,
             ))
         }),
         Command::Validate { config } => validate(config.as_deref()),

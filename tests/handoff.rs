@@ -290,7 +290,7 @@ async fn handoff_needs_the_admin_token_when_one_is_set() {
     let router = app(
         Arc::new(state),
         AdminAuth {
-            token: Some("s3cret-token".to_owned()),
+            token: Some(chatflow::provider::Secret::new("s3cret-token")),
         },
     );
     let (status, _) = call(

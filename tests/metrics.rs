@@ -393,7 +393,7 @@ async fn flow_stats_need_the_admin_token_and_metrics_do_not() {
     let http = HttpClient::with_timeout(Duration::from_millis(500)).expect("a client");
     let state = AppState::new(Arc::clone(&h.engine), vec!["simulator".to_owned()], http);
     let auth = AdminAuth {
-        token: Some("s3cret".to_owned()),
+        token: Some(chatflow::provider::Secret::new("s3cret")),
     };
     let router = app(Arc::new(state), auth);
     let (status, _, _) = get_text(&router, "/api/stats/flows", Some("wrong")).await;

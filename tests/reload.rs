@@ -161,7 +161,7 @@ impl Bed {
         app(
             Arc::new(state),
             AdminAuth {
-                token: token.map(str::to_owned),
+                token: token.map(chatflow::provider::Secret::new),
             },
         )
     }

@@ -28,7 +28,7 @@ fn router(token: Option<&str>) -> axum::Router {
     app(
         state,
         AdminAuth {
-            token: token.map(str::to_owned),
+            token: token.map(chatflow::provider::Secret::new),
         },
     )
 }

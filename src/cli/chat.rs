@@ -12,18 +12,22 @@ use chatflow::engine::{Engine, SystemClock};
 use chatflow::flow;
 use chatflow::simulator::MessageIds;
 use chatflow::store::{ContactKey, MemoryStore, SledStore, Store};
+use chatflow::telemetry::{self, LogFormat};
 
-/// Runs the terminal chat until `/quit` or end of input.
+/// Runs the terminal chat until `/quit` or end of input. Logs go to stderr, warnings and
+/// errors only unless a filter variable asks for more: the terminal is the conversation.
 pub async fn chat(
     phone: &str,
     name: &str,
     data: Option<&Path>,
     config: Option<&Path>,
+    log_format: LogFormat,
 ) -> anyhow::Result<ExitCode> {
     let config = match crate::load_config(config) {
         Ok(config) => config,
         Err(code) => return Ok(code),
     };
+    telemetry::init(log_format, "warn", config.secrets())?;
     let bot = match flow::load(&config.load_options()) {
         Ok(loaded) => loaded.bot,
         Err(diagnostics) => {

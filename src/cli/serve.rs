@@ -17,27 +17,34 @@ use chatflow::outbox::OutboxSettings;
 use chatflow::provider::Registry;
 use chatflow::provider::http::HttpClient;
 use chatflow::reload::Reloader;
-use chatflow::server::{AdminAuth, AppState, app};
+use chatflow::server::{AdminAuth, AppState, app, tls};
 use chatflow::store::SledStore;
 use chatflow::store::Store;
+use chatflow::telemetry::{self, LogFormat};
 
 /// How often the watcher looks at the flow and script files; a change applies within about this
 /// plus the settle time.
 const WATCH_POLL: Duration = Duration::from_secs(1);
 
 /// Runs the engine until a shutdown signal.
-pub async fn serve(config: Option<&Path>) -> anyhow::Result<ExitCode> {
-    init_logging();
+pub async fn serve(config: Option<&Path>, log_format: LogFormat) -> anyhow::Result<ExitCode> {
     let config = match crate::load_config(config) {
         Ok(config) => config,
         Err(code) => return Ok(code),
     };
+    telemetry::init(log_format, "info", config.secrets())?;
     if config.admin_token.is_none() && !config.listen.ip().is_loopback() {
         anyhow::bail!(
             "listening on {} without admin_token would open /api to the network; set admin_token in chatflow.yaml or listen on 127.0.0.1",
             config.listen
         );
     }
+    let tls = config
+        .tls
+        .as_ref()
+        .map(tls::acceptor)
+        .transpose()
+        .context("cannot serve HTTPS")?;
     // Before the first load, so an edit made while it runs is still picked up.
     let reloader = Arc::new(Reloader::new(config.load_options()));
     let bot = match flow::load(&config.load_options()) {
@@ -98,8 +105,9 @@ pub async fn serve(config: Option<&Path>) -> anyhow::Result<ExitCode> {
             )
         })?;
     let address = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     println!(
-        "chatflow listening on http://{address} (flows from {})",
+        "chatflow listening on {scheme}://{address} (flows from {})",
         config.flows_dir.display()
     );
 
@@ -117,7 +125,7 @@ pub async fn serve(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     ));
     let watcher =
         tokio::spawn(reloader.watch(Arc::clone(&engine), WATCH_POLL, wait_for(stopped.clone())));
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+    let server = chatflow::server::serve(listener, tls, router, async move {
         shutdown_signal().await;
         let _ = stop.send(true);
     });
@@ -168,15 +176,4 @@ async fn shutdown_signal() {
         () = terminate => {}
     }
     tracing::info!("shutting down: finishing requests in flight");
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CHATFLOW_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let colors = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(colors)
-        .try_init();
 }

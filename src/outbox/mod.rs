@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, oneshot, watch};
+use tracing::Instrument;
 
 pub use backoff::Backoff;
 pub use rate::TokenBucket;
@@ -249,8 +250,9 @@ impl<S: Store> Shared<S> {
                 return Ok(());
             };
             self.in_flight.fetch_add(1, Ordering::SeqCst);
-            let outcome = self.attempt(&job).await;
-            let next = self.record(&job, outcome).await;
+            let span = attempt_span(&job);
+            let outcome = self.attempt(&job).instrument(span.clone()).await;
+            let next = self.record(&job, outcome).instrument(span).await;
             if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
                 self.idle.notify_waiters();
             }
@@ -448,6 +450,18 @@ impl<S: Store> Shared<S> {
             let _ = waiter.send(attempt);
         }
     }
+}
+
+/// The span of one send attempt, so its log lines (and the one written when it closes, with
+/// its duration) say which job, contact and attempt they are about.
+fn attempt_span(job: &OutboxJob) -> tracing::Span {
+    tracing::info_span!(
+        "send",
+        channel = %job.contact.channel,
+        contact = %job.contact.id,
+        job = job.id,
+        attempt = job.attempts,
+    )
 }
 
 /// The provider request for `job`; `None` when the provider has nothing to send for it (no

@@ -67,6 +67,34 @@ pub fn is_web_url(url: &str) -> bool {
     url.starts_with("https://") || url.starts_with("http://")
 }
 
+/// Every credential written in a channel's settings — the keys of [`SECRET_KEYS`] at any depth
+/// (so `inbound_basic_auth.password` too), the `inbound_secret_header` value and every outbound
+/// header of the generic provider — as written, so logs can redact them wherever they turn up
+/// (a URL holding a token, a provider error echoing a key). The providers keep them as
+/// [`super::Secret`]; this reads the config itself, before any provider is built.
+#[must_use]
+pub fn secrets(settings: &Map<String, Value>) -> Vec<&str> {
+    let mut found = Vec::new();
+    collect_secrets(settings, "", &mut found);
+    found
+}
+
+fn collect_secrets<'a>(settings: &'a Map<String, Value>, parent: &str, found: &mut Vec<&'a str>) {
+    for (key, value) in settings {
+        match value {
+            Value::String(text) if is_secret(parent, key) => found.push(text),
+            Value::Object(inner) => collect_secrets(inner, key, found),
+            _ => {}
+        }
+    }
+}
+
+fn is_secret(parent: &str, key: &str) -> bool {
+    SECRET_KEYS.contains(&key)
+        || parent == "headers"
+        || (parent == "inbound_secret_header" && key == "value")
+}
+
 /// The first `` `name` `` in a serde message ("missing field `access_token`").
 fn backticked(message: &str) -> Option<String> {
     let start = message.find('`')? + 1;
@@ -78,6 +106,16 @@ fn backticked(message: &str) -> Option<String> {
 const COMMON_KEYS: [&str; 3] = ["base_url", "rate_limit", "outside_window"];
 /// The inbound mapping keys, which every provider accepts (the generic one reads them itself).
 const MAPPING_KEYS: [&str; 2] = ["inbound", "inbound_secret_header"];
+/// Channel keys whose values are credentials, whichever provider reads them (DESIGN §7).
+const SECRET_KEYS: [&str; 7] = [
+    "access_token",
+    "app_secret",
+    "verify_token",
+    "api_key",
+    "api_secret",
+    "token",
+    "password",
+];
 /// Every provider name, for "did you mean".
 const PROVIDERS: [&str; 8] = [
     "meta",

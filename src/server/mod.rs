@@ -10,6 +10,7 @@ mod outbox;
 mod reload;
 mod schedules;
 mod simulator;
+pub mod tls;
 mod webhooks;
 
 use std::sync::Arc;
@@ -73,7 +74,7 @@ impl<S> AppState<S> {
 #[derive(Debug, Clone, Default)]
 pub struct AdminAuth {
     /// `None`: open (only allowed when listening on loopback, checked at startup).
-    pub token: Option<String>,
+    pub token: Option<crate::provider::Secret>,
 }
 
 /// The router with every route.
@@ -130,6 +131,32 @@ pub fn app<S: Store>(state: Arc<AppState<S>>, auth: AdminAuth) -> Router {
         .with_state(state)
 }
 
+/// Serves `router` on `listener` — over HTTPS when given a TLS `acceptor` — until `shutdown`
+/// completes; then stops accepting and returns once the requests in flight are answered.
+///
+/// # Errors
+/// The server failed.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    match acceptor {
+        None => {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(acceptor) => {
+            let listener = tls::TlsListener::new(listener, acceptor)?;
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
+}
+
 /// `GET /healthz`: liveness; with `?detail=true` also asks each provider that has a health
 /// check (e.g. Digiworld's status) whether the account works.
 async fn health<S: Store>(
@@ -184,18 +211,9 @@ async fn require_admin(
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "))
             .unwrap_or_default();
-        if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
+        if !token.matches(given.as_bytes()) {
             return Err(AppError::unauthorized());
         }
     }
     Ok(next.run(request).await)
-}
-
-/// Compares secrets without leaking where they differ through timing.
-#[must_use]
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -72,6 +72,8 @@ pub struct Harness {
     pub router: axum::Router,
     /// The engine behind it.
     pub engine: Arc<Engine<MemoryStore>>,
+    /// The config it was built from.
+    pub config: Config,
 }
 
 /// Builds the app serving the shipped bots with `channels` (YAML list items under `channels:`).
@@ -104,6 +106,7 @@ pub fn harness_with(flows_dir: &str, channels: &str) -> Harness {
     Harness {
         router: app(Arc::new(state), AdminAuth::default()),
         engine,
+        config,
     }
 }
 
