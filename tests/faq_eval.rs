@@ -11,11 +11,13 @@
 //!
 //! Run `cargo test --test faq_eval -- --nocapture` to see the report when it passes.
 
+mod common;
+
 use std::path::Path;
 
 use chatflow::faq::{FaqHit, FaqIndex};
+use chatflow::flow::Bot;
 use chatflow::flow::bot::FaqCollection;
-use chatflow::flow::{self, Bot, LoadOptions};
 use serde::Deserialize;
 
 /// The collection under evaluation.
@@ -157,7 +159,7 @@ fn questions_nobody_tuned_the_matcher_to_are_answered_about_as_well() {
 /// Runs the question set `file` (in tests/fixtures/) against the shipped bot, prints the
 /// report and returns the tallies.
 fn evaluate(file: &str) -> Tally {
-    let bot = shipped_bot();
+    let bot = common::shipped_bot();
     let collection = collection_index(&bot);
     let cases = cases(file, bot.faqs[collection].entries.len());
     let index = FaqIndex::build(&bot.faqs);
@@ -175,19 +177,6 @@ fn evaluate(file: &str) -> Tally {
     let tally = eval.tally(&runs, None);
     println!("{file}: {}", eval.report(&tally, &runs));
     tally
-}
-
-/// The bot of the shipped `flows/` and `scripts/`.
-fn shipped_bot() -> Bot {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let options = LoadOptions {
-        flows_dir: root.join("flows"),
-        scripts_dir: root.join("scripts"),
-        ..LoadOptions::default()
-    };
-    flow::load(&options)
-        .unwrap_or_else(|problems| panic!("the shipped flows load: {problems}"))
-        .bot
 }
 
 /// Where the evaluated collection is among the bot's FAQs.

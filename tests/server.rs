@@ -1,6 +1,8 @@
 //! The HTTP API through `app()` without a socket: the simulator, contact views, health, the
 //! admin auth rule, and bad input answered with a JSON error and no panic.
 
+mod common;
+
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -10,18 +12,12 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use chatflow::engine::{Engine, SystemClock};
-use chatflow::flow::{self, LoadOptions};
 use chatflow::provider::http::HttpClient;
 use chatflow::server::{AdminAuth, AppState, app};
 use chatflow::store::MemoryStore;
 
 fn router(token: Option<&str>) -> axum::Router {
-    let options = LoadOptions {
-        flows_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/flows").into(),
-        scripts_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/scripts").into(),
-        ..LoadOptions::default()
-    };
-    let bot = flow::load(&options).unwrap_or_else(|d| panic!("{d}")).bot;
+    let bot = common::shipped_bot();
     let engine = Arc::new(Engine::new(bot, MemoryStore::new(), Arc::new(SystemClock)));
     let http = HttpClient::new().expect("an HTTP client");
     let state = Arc::new(AppState::new(engine, vec!["simulator".to_owned()], http));

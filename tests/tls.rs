@@ -3,6 +3,8 @@
 //! request in flight answered through a graceful stop, the binary stopped by SIGTERM, and a
 //! missing, garbled or mismatched file reported by name with what to do.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -18,7 +20,6 @@ use tokio::sync::{Notify, oneshot};
 
 use chatflow::config::{Config, Tls};
 use chatflow::engine::{Engine, SystemClock};
-use chatflow::flow::{self, LoadOptions};
 use chatflow::provider::http::HttpClient;
 use chatflow::server::{AdminAuth, AppState, app, serve, tls};
 use chatflow::store::MemoryStore;
@@ -66,12 +67,7 @@ impl SelfSigned {
 
 /// chatflow's router serving the shipped bots.
 fn chatflow_app() -> Router {
-    let options = LoadOptions {
-        flows_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/flows").into(),
-        scripts_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/scripts").into(),
-        ..LoadOptions::default()
-    };
-    let bot = flow::load(&options).unwrap_or_else(|d| panic!("{d}")).bot;
+    let bot = common::shipped_bot();
     let engine = Arc::new(Engine::new(bot, MemoryStore::new(), Arc::new(SystemClock)));
     let http = HttpClient::new().expect("an HTTP client");
     let state = AppState::new(engine, vec!["simulator".to_owned()], http);

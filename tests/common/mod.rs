@@ -61,6 +61,20 @@ impl VirtualClock {
     }
 }
 
+/// The shipped bots (`flows/`, `scripts/`), which must load.
+#[allow(dead_code, reason = "not every test file uses every helper")]
+pub fn shipped_bot() -> Bot {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let options = LoadOptions {
+        flows_dir: root.join("flows"),
+        scripts_dir: root.join("scripts"),
+        ..LoadOptions::default()
+    };
+    chatflow::flow::load(&options)
+        .unwrap_or_else(|problems| panic!("the shipped flows load: {problems}"))
+        .bot
+}
+
 /// A bot that must load.
 #[allow(dead_code, reason = "not every test file uses every helper")]
 pub fn bot(files: &[&str]) -> Bot {
