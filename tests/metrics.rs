@@ -410,3 +410,22 @@ async fn flow_stats_need_the_admin_token_and_metrics_do_not() {
     );
     assert!(body.ends_with("# EOF\n"));
 }
+
+#[tokio::test]
+async fn a_failing_step_counts_as_a_script_error_and_abandons_its_flow_at_that_step() {
+    let broken = "flow: broken\ntriggers: [{keywords: [go]}]\nsteps:\n  s:\n    set: { n: \"{{ parse_int(\\\"x\\\") + 1 }}\" }\n    send: { text: never }\n";
+    let engine = chatflow::engine::Engine::new(
+        common::bot(&[broken]),
+        chatflow::store::MemoryStore::new(),
+        common::VirtualClock::at(1_800_000_000),
+    );
+    let contact = chatflow::store::ContactKey::new("simulator", "628111");
+    assert!(common::say(&engine, &contact, "go").await.is_empty());
+    let metrics = engine.metrics().encode().expect("metrics encode");
+    for counted in [
+        "chatflow_script_errors_total 1\n",
+        r#"chatflow_flow_abandoned_total{flow="broken",step="s",cause="failed"} 1"#,
+    ] {
+        assert!(metrics.contains(counted), "{counted} in\n{metrics}");
+    }
+}

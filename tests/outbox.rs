@@ -279,6 +279,13 @@ async fn a_reply_that_keeps_failing_is_dead_lettered_after_max_attempts() {
     let (_, contact) = call(&h.router, "GET", "/api/contacts/main/15550001111", None).await;
     let reply = &contact["transcript"][1];
     assert_eq!(reply["delivery"]["state"], "dead", "{contact}");
+    let metrics = h.engine.metrics().encode().expect("metrics encode");
+    for counted in [
+        r#"chatflow_sends_total{channel="main",outcome="retried"} 3"#,
+        r#"chatflow_sends_total{channel="main",outcome="dead_lettered"} 1"#,
+    ] {
+        assert!(metrics.contains(counted), "{counted} in\n{metrics}");
+    }
 }
 
 /// A provider that refuses everything but templates as outside the window.
